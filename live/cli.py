@@ -1,0 +1,188 @@
+"""The `live` command: run | bench | models.
+
+Every command takes ``--config FILE`` and ``--set section.key=value`` (repeatable). Problems a
+user can fix (a bad config, an unknown model or scene, no display) print one clear message and
+exit with status 2; they never end in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from live import config as config_mod
+
+log = logging.getLogger("live")
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"size too small: {text}")
+    return w, h
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None,
+                        help="config file (default: ./config.toml when present)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="override one config key (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="live", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="open the show window (or run headless)")
+    _common(run)
+    run.add_argument("--scene", help="scene name in the scenes folder, or a .toml path")
+    run.add_argument("--model", help="model name in the models folder (overrides the scene's)")
+    run.add_argument("--headless", action="store_true", help="no window (dummy video driver)")
+    run.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    run.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
+                     help="record the output to an mp4")
+    run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
+    run.add_argument("--hud", action="store_true", help="start with the HUD shown")
+
+    bench = sub.add_parser("bench", help="measure the engine path headless")
+    _common(bench)
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--frames", type=int, default=600)
+    bench.add_argument("--size", type=_size, default=None, help="output WxH (default: config)")
+    bench.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+    bench.add_argument("--model", default=None)
+    bench.add_argument("--scene", default=None)
+
+    models = sub.add_parser("models", help="list the model folders")
+    _common(models)
+    return parser
+
+
+def _load_config(args: argparse.Namespace) -> config_mod.Config:
+    path = args.config
+    if path is None and Path("config.toml").exists():
+        path = Path("config.toml")
+    try:
+        return config_mod.load(path, args.overrides)
+    except config_mod.ConfigError as exc:
+        raise UserError(f"config error: {exc}") from None
+
+
+def _prepare(cfg: config_mod.Config, scene_name: str | None, model_name: str | None,
+             device: str | None = None):
+    """Scene, model and device for a run or bench; user mistakes become UserError."""
+    from live.device import pick_device
+    from live.params import Registry
+    from live.scenes import SceneError, load_scene
+    from live.store import ModelError, load_generator
+
+    registry = Registry()
+    try:
+        scene = load_scene(scene_name or cfg.show.scene, cfg.path("scenes"), registry)
+    except SceneError as exc:
+        raise UserError(str(exc)) from None
+    name = model_name or cfg.show.model or scene.model
+    try:
+        model = load_generator(name, cfg.path("models"), seed=cfg.show.seed)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    choice = pick_device(device or cfg.engine.device, cfg.engine.precision, cfg.engine.threads)
+    return scene, model, choice
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from live.engine import Engine
+    from live.render.display import DisplayError
+
+    cfg = _load_config(args)
+    display = cfg.display
+    if args.fullscreen:
+        display = replace(display, fullscreen=True)
+    if args.hud:
+        display = replace(display, hud=True)
+    cfg = replace(cfg, display=display)
+    scene, model, choice = _prepare(cfg, args.scene, args.model)
+    fixed_dt = 1.0 / cfg.record.fps if args.headless and args.frames and args.record else None
+    try:
+        engine = Engine(cfg, model, choice, scene, headless=args.headless, record=args.record,
+                        fixed_dt=fixed_dt)
+    except DisplayError as exc:
+        raise UserError(str(exc)) from None
+
+    def stop(signum, _frame):
+        if engine.stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        log.info("signal %d: finishing the current frame and stopping", signum)
+        engine.stop_requested = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
+             scene.name, "x".join(map(str, engine.display.output_size)))
+    shown = engine.run(args.frames)
+    log.info("stopped after %d frames", shown)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from live.bench import run_bench
+
+    cfg = _load_config(args)
+    scene, model, choice = _prepare(cfg, args.scene, args.model, args.device)
+    result = run_bench(cfg, model, choice, scene, args.frames, args.size or cfg.display.size)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>26}: {value}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from live.store import list_models
+
+    cfg = _load_config(args)
+    folder = cfg.path("models")
+    found = list_models(folder)
+    if not found:
+        print(f"no model folders in {folder}")
+    for info in found:
+        arch = info.meta.get("arch", {})
+        res = arch.get("resolution", "")
+        print(f"{info.name:<20} {info.kind:<9} {res!s:>5}  {info.meta.get('description', '')}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"live: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""Machine and venue settings: config.toml loaded into frozen dataclasses.
+
+Every section is a frozen dataclass whose fields carry their defaults; the TOML file may leave
+any key out. A key the dataclass does not declare, a wrong type, or a value outside a field's
+allowed choices is a ``ConfigError`` naming the file, the key and what was expected, so a typo
+in a venue's config never silently falls back to a default. ``--set section.key=value``
+overrides are applied to the parsed TOML before validation and go through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    size: tuple[int, int] = (1280, 720)
+    fullscreen: bool = False
+    display: int = 0
+    vsync: bool = True
+    fit: Literal["fit", "fill"] = "fill"
+    title: str = "live"
+    hud: bool = False
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "fp16"] = "auto"
+    threads: int = 0
+    canvas_height: int = 0
+    pipeline: Literal["auto", "on", "off"] = "auto"
+    max_fps: float = 0.0
+    compile: Literal["auto", "on", "off"] = "auto"
+
+
+@dataclass(frozen=True)
+class ShowConfig:
+    scene: str = "default"
+    model: str = ""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    models: str = "models"
+    scenes: str = "scenes"
+    snapshots: str = "snapshots"
+    recordings: str = "recordings"
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    fps: float = 60.0
+    codec: str = "libx264"
+    quality: int = 18
+    size: Literal["output", "canvas"] = "output"
+    queue_frames: int = 8
+
+
+@dataclass(frozen=True)
+class OscConfig:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    feedback_port: int = 9000
+
+
+@dataclass(frozen=True)
+class OscQueryConfig:
+    port: int = 8001
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    enabled: bool = True
+    device: str = ""
+    samplerate: int = 48000
+    blocksize: int = 256
+
+
+@dataclass(frozen=True)
+class Config:
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    show: ShowConfig = field(default_factory=ShowConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
+    osc: OscConfig = field(default_factory=OscConfig)
+    oscquery: OscQueryConfig = field(default_factory=OscQueryConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    source: str = "<defaults>"
+    """Where this config came from (a file path), for messages; not a TOML key."""
+
+    def path(self, kind: Literal["models", "scenes", "snapshots", "recordings"]) -> Path:
+        """A configured folder, relative paths resolved against the config file's folder."""
+        p = Path(getattr(self.paths, kind))
+        if p.is_absolute() or self.source == "<defaults>":
+            return p
+        return Path(self.source).resolve().parent / p
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(Config)
+    if f.name != "source"
+}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return f"a list of {len(args)} {_type_name(args[0])}s"
+    return {bool: "bool", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the field type ``tp``; return it in the field's Python type."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[tp]
+    if not ok:
+        raise ConfigError(
+            f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+    return float(value) if tp is float else value
+
+
+def _build_section(cls: type, raw: Any, source: str, section: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{section}] must be a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        where = f"{source}: {section}.{key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
+        kwargs[key] = _coerce(value, hints[key], where)
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Split ``section.key=value``; the value is read as a TOML value, else kept as a string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--set {text}: expected section.key=value")
+    dotted, raw_value = text.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw_value}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw_value
+    return section, key, value
+
+
+def from_dict(raw: dict[str, Any], source: str = "<defaults>") -> Config:
+    kwargs: dict[str, Any] = {}
+    for section, body in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section [{section}] (known: {', '.join(SECTIONS)})"
+            )
+        kwargs[section] = _build_section(SECTIONS[section], body, source, section)
+    return Config(**kwargs, source=source)
+
+
+def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load ``path`` (or only defaults when None) and apply ``--set`` overrides."""
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot read: {exc}") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    for text in overrides:
+        section, key, value = parse_override(text)
+        body = raw.setdefault(section, {})
+        if not isinstance(body, dict):
+            raise ConfigError(f"--set {text}: [{section}] is not a table")
+        body[key] = value
+    if overrides and source == "<defaults>":
+        source = "--set"
+    return from_dict(raw, source)

@@ -1,0 +1,398 @@
+"""The render loop: controls -> walk -> decode -> fx -> present, once per frame.
+
+The main thread owns pygame and this loop. With the decode pipeline on (the default on a CPU),
+a worker thread decodes frame N+1 while the main thread runs fx and presents frame N; the
+latency this costs is what ``live bench`` reports as control-to-photon. Everything the loop
+touches per frame is allocated before the first frame: the latent buffers, the fx buffers,
+the host frame the texture is uploaded from. The loop never waits on I/O: snapshots are
+written by a thread, recording is handed to a writer thread through a fixed ring.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from live.config import Config
+from live.control.keyboard import handle_events
+from live.device import DeviceChoice, synchronize
+from live.params import Bus, Controls, Registry
+from live.render.display import Display
+from live.render.fx import FxChain
+from live.render.hud import Hud
+from live.render.record import Recorder, save_png_async
+from live.scenes import Scene
+from live.store import LoadedGenerator
+from live.walk import Walk
+
+log = logging.getLogger(__name__)
+
+STAGES = ("controls", "walk", "decode", "fx", "present")
+MAX_DT_S = 0.1
+"""A stall longer than this is not replayed as a jump in the walk."""
+DECODE_WAIT_S = 0.5
+"""How long the loop waits for a decode before re-presenting the last frame."""
+
+
+def canvas_size_for(output: tuple[int, int], fit: str, source_res: int, canvas_height: int,
+                    device: torch.device) -> tuple[int, int]:
+    """The fx canvas: the output's aspect (fill) or square (fit), at a device-dependent height.
+
+    On a CPU the canvas is the decoded resolution (the texture path does the upscale, and fx
+    at that size keep the present short enough for one-frame control latency);
+    on a GPU it is the output height. Sizes are even so any video encoder takes them.
+    """
+    out_w, out_h = output
+    height = canvas_height or (out_h if device.type != "cpu" else min(out_h, source_res))
+    width = height if fit == "fit" else round(height * out_w / out_h)
+    return width + width % 2, height + height % 2
+
+
+@dataclass
+class FrameLog:
+    """Per-frame timings in preallocated rings (the last ``capacity`` frames)."""
+
+    capacity: int
+
+    def __post_init__(self) -> None:
+        self.frame_ms = np.zeros(self.capacity)
+        self.stage_ms = np.zeros((self.capacity, len(STAGES)))
+        self.stamp_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.present_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.count = 0
+
+    def add(self, frame_ms: float, stages: np.ndarray, stamp_ns: int, present_ns: int) -> None:
+        i = self.count % self.capacity
+        self.frame_ms[i] = frame_ms
+        self.stage_ms[i] = stages
+        self.stamp_ns[i] = stamp_ns
+        self.present_ns[i] = present_ns
+        self.count += 1
+
+    def window(self) -> slice:
+        return slice(0, min(self.count, self.capacity))
+
+    def chronological(self, array: np.ndarray) -> np.ndarray:
+        n = min(self.count, self.capacity)
+        if self.count <= self.capacity:
+            return array[:n]
+        start = self.count % self.capacity
+        return np.concatenate([array[start:], array[:start]])
+
+
+class DecodeWorker:
+    """Decodes on its own thread, one request in flight, results handed back with their stamp."""
+
+    def __init__(self, decode, threads: int) -> None:
+        self._decode = decode
+        self._threads = threads
+        self._request = threading.Event()
+        self._done = threading.Event()
+        self._done.set()
+        self._stop = False
+        self._args: tuple = ()
+        self.result: tuple[torch.Tensor | None, int, float] = (None, 0, 0.0)
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="decode", daemon=True)
+        self._thread.start()
+
+    def submit(self, truncation: float, stamp_ns: int) -> None:
+        self._args = (truncation, stamp_ns)
+        self._done.clear()
+        self._request.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    def _run(self) -> None:
+        if self._threads > 0:
+            torch.set_num_threads(self._threads)
+        while True:
+            self._request.wait()
+            self._request.clear()
+            if self._stop:
+                return
+            truncation, stamp = self._args
+            start = time.perf_counter()
+            try:
+                image = self._decode(truncation)
+                self.result = (image, stamp, (time.perf_counter() - start) * 1e3)
+            except Exception as exc:  # a failed decode must not kill the show
+                self.error = exc
+            self._done.set()
+
+    def close(self) -> None:
+        self._stop = True
+        self._request.set()
+        self._thread.join(timeout=2.0)
+
+
+class Engine:
+    """One show: a generator, a walk, an fx chain and a display, driven by a bus."""
+
+    def __init__(self, cfg: Config, model: LoadedGenerator, choice: DeviceChoice,
+                 scene: Scene, headless: bool = False, record: Path | None = None,
+                 registry: Registry | None = None, bus: Bus | None = None,
+                 fixed_dt: float | None = None, log_capacity: int = 1200) -> None:
+        self.cfg = cfg
+        self.choice = choice
+        self.scene = scene
+        self.model_name = model.name
+        self.registry = registry or Registry()
+        self.bus = bus or Bus(self.registry)
+        self.controls = Controls(self.registry)
+        self.fixed_dt = fixed_dt
+        device, dtype = choice.device, choice.dtype
+
+        gen = model.module.to(device=device, dtype=dtype)
+        if choice.channels_last:
+            gen = gen.to(memory_format=torch.channels_last)
+        self.generator = gen.eval().bake()
+        self.source_res = gen.resolution
+
+        self.display = Display(cfg.display, headless=headless)
+        output = self.display.output_size
+        canvas = canvas_size_for(output, cfg.display.fit, self.source_res,
+                                 cfg.engine.canvas_height, device)
+        self.host = torch.empty((canvas[1], canvas[0], 3), dtype=torch.uint8,
+                                pin_memory=device.type == "cuda")
+        self.display.attach(self.host.numpy())
+        self.fx = FxChain(self.source_res, canvas, device, dtype)
+        if device.type == "cpu":
+            self.fx.frame = self.host  # fx writes straight into the uploaded buffer
+        self.hud = Hud(self.display.renderer)
+        self.hud.visible = cfg.display.hud
+
+        self.walk = Walk(gen.latent_dim, seed=cfg.show.seed)
+        self._z_host = torch.zeros(1, gen.latent_dim, pin_memory=device.type == "cuda")
+        self._z = torch.zeros(1, gen.latent_dim, device=device, dtype=dtype)
+        self._truncation = torch.ones((), device=device, dtype=dtype)
+        self.traced = cfg.engine.compile == "on" or (
+            cfg.engine.compile == "auto" and device.type == "cpu")
+        self._decoder = self._build_decoder(self.traced)
+
+        self.recorder: Recorder | None = None
+        if record is not None:
+            self.recorder = Recorder(
+                record, canvas, cfg.record.fps,
+                output_size=output if cfg.record.size == "output" else None,
+                codec=cfg.record.codec, quality=cfg.record.quality,
+                queue_frames=cfg.record.queue_frames, drop_when_behind=fixed_dt is None,
+            )
+        pipeline = cfg.engine.pipeline
+        self.pipelined = pipeline == "on" or (pipeline == "auto" and device.type == "cpu")
+        cores = os.cpu_count() or 1
+        if device.type == "cpu" and self.pipelined:
+            # one core (or what the config says) decodes; the main thread keeps one for fx,
+            # upload and present, single-threaded so the two never fight over cores
+            self.decode_threads = cfg.engine.threads or max(1, cores - 1)
+            torch.set_num_threads(1)
+        else:
+            self.decode_threads = cfg.engine.threads or cores
+        self.worker: DecodeWorker | None = None
+        self.stop_requested = False
+        self.frames = FrameLog(log_capacity)
+        self._stages = np.zeros(len(STAGES))
+        self._last_image: torch.Tensor | None = None
+        self._snapshot_threads: list[threading.Thread] = []
+        self.apply_scene(scene)
+
+    # ------------------------------------------------------------------ set-up
+    def apply_scene(self, scene: Scene) -> None:
+        for name, value in scene.values.items():
+            self.bus.set(name, value)
+        self.scene = scene
+
+    @torch.inference_mode()
+    def _decode(self, truncation: float) -> torch.Tensor:
+        self._truncation.fill_(truncation)
+        return self._decoder(self._z, self._truncation)
+
+    @torch.inference_mode()
+    def _build_decoder(self, trace: bool):
+        """The decode callable: eager, or a TorchScript trace of the batch-1 path.
+
+        A traced decode runs as one call into C++ that releases the GIL for its whole length,
+        so a decode worker and the main thread (fx, present) truly overlap; eager decoding
+        takes the GIL between every op and stalls behind the present.
+        """
+        if not trace:
+            return self.generator
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            traced = torch.jit.trace(self.generator, (self._z, self._truncation),
+                                     check_trace=False)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+
+    @torch.inference_mode()
+    def warm_up(self, frames: int = 8) -> None:
+        """Run the whole path a few times before the first shown frame (kernels, caches)."""
+        self.bus.drain(self.controls)
+        self.controls.jump()
+        for _ in range(frames):
+            image = self._decode(self.controls["walk.truncation"])
+            self.fx.apply(image, self.controls, 0.0)
+        synchronize(self.choice.device)
+        self._last_image = image
+
+    def _load_latent(self, z: np.ndarray) -> None:
+        self._z_host[0].copy_(torch.from_numpy(z))
+        self._z.copy_(self._z_host, non_blocking=True)
+
+    # ------------------------------------------------------------------ triggers
+    def _handle_triggers(self) -> None:
+        for event in self.controls.triggers:
+            name = event.name
+            if name.startswith(("cue.", "walk.")):
+                self.walk.handle(event)
+            elif name == "fx.flash":
+                self.fx.flash(event.arg or 1.0)
+            elif name == "show.hud":
+                self.hud.toggle()
+            elif name == "show.fullscreen":
+                self.display.toggle_fullscreen()
+            elif name == "show.snapshot":
+                self.snapshot()
+            elif name == "show.quit":
+                self.stop_requested = True
+
+    def snapshot(self) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+        path = self.cfg.path("snapshots") / f"live-{stamp}.png"
+        self._snapshot_threads.append(save_png_async(self.display.screenshot(), path))
+        return path
+
+    # ------------------------------------------------------------------ the loop
+    @torch.inference_mode()
+    def run(self, frames: int | None = None) -> int:
+        """Render until quit (or ``frames`` frames); returns the number of frames shown."""
+        self.warm_up()
+        if self.pipelined:
+            self.worker = DecodeWorker(self._decode, self.decode_threads)
+        shown = 0
+        last = time.perf_counter()
+        frame_start = last
+        max_fps = self.cfg.engine.max_fps
+        try:
+            while not self.stop_requested and (frames is None or shown < frames):
+                # pipelined: first collect frame N from the worker, so the controls drained
+                # next are as fresh as possible when frame N+1 starts decoding
+                decoded_in_time = self.worker.wait(DECODE_WAIT_S) if self.worker else True
+                now = time.perf_counter()
+                dt = self.fixed_dt if self.fixed_dt is not None else min(now - last, MAX_DT_S)
+                last = now
+                stages = self._stages
+                t0 = now
+
+                handle_events(self.display.poll(), self.bus)
+                self.bus.drain(self.controls)
+                self.controls.step(dt)
+                self._handle_triggers()
+                stamp = self.controls.newest_stamp_ns
+                t1 = time.perf_counter()
+                stages[0] = (t1 - t0) * 1e3
+
+                z = self.walk.step(dt, self.controls)
+                truncation = self.controls["walk.truncation"]
+                t2 = time.perf_counter()
+                stages[1] = (t2 - t1) * 1e3
+
+                if self.worker is None:
+                    self._load_latent(z)
+                    image = self._decode(truncation)
+                    image_stamp = stamp
+                    t3 = time.perf_counter()
+                    stages[2] = (t3 - t2) * 1e3
+                elif decoded_in_time:
+                    image, image_stamp, stages[2] = self.worker.result
+                    if self.worker.error is not None:
+                        log.error("decode failed: %s", self.worker.error)
+                        self.worker.error = None
+                    self._load_latent(z)
+                    self.worker.submit(truncation, stamp)
+                    t3 = time.perf_counter()
+                else:
+                    log.warning("decode is late (> %.1f s): showing the last frame again",
+                                DECODE_WAIT_S)
+                    image, image_stamp, stages[2] = None, 0, 0.0
+                    t3 = time.perf_counter()
+                if image is None:
+                    image = self._last_image
+                self._last_image = image
+
+                frame = self.fx.apply(image, self.controls, dt)
+                if frame.data_ptr() != self.host.data_ptr():
+                    self.host.copy_(frame)  # device -> host: the frame's sync point
+                t4 = time.perf_counter()
+                stages[3] = (t4 - t3) * 1e3
+
+                self.display.set_overlays(self.hud.update(dt, self.hud_lines()))
+                self.display.present()
+                present_ns = time.perf_counter_ns()
+                if self.recorder is not None:
+                    self.recorder.push(self.display.host)
+                t5 = time.perf_counter()
+                stages[4] = (t5 - t4) * 1e3
+
+                self.frames.add((t5 - frame_start) * 1e3, stages, image_stamp, present_ns)
+                frame_start = t5
+                shown += 1
+                if max_fps > 0:
+                    delay = 1.0 / max_fps - (time.perf_counter() - now)
+                    if delay > 0:
+                        time.sleep(delay)
+                    frame_start = time.perf_counter()
+        finally:
+            self.close()
+        return shown
+
+    def hud_lines(self) -> list[str]:
+        n = min(self.frames.count, 120)
+        if not self.hud.visible:
+            return []
+        recent = self.frames.chronological(self.frames.frame_ms)[-n:] if n else np.zeros(1)
+        stages = self.frames.chronological(self.frames.stage_ms)[-n:] if n else np.zeros((1, 5))
+        frame_ms = float(np.median(recent)) if n else 0.0
+        latency = self.recent_latency_ms()
+        held = "" if self.walk.held_cue is None else f" (cue {self.walk.held_cue + 1})"
+        return [
+            f"{1000 / frame_ms if frame_ms else 0:5.1f} fps   frame {frame_ms:5.2f} ms   "
+            f"decode {float(np.median(stages[:, 2])):5.2f} ms   "
+            f"control->photon {latency:5.1f} ms",
+            f"device {self.choice.label}   model {self.model_name}   scene {self.scene.name}",
+            f"walk {self.walk.mode}{held}   speed {self.controls['walk.speed']:.2f}",
+        ]
+
+    def recent_latency_ms(self) -> float:
+        """Present time minus stamp of the newest frame that consumed a control (HUD)."""
+        n = min(self.frames.count, self.frames.capacity)
+        if not n:
+            return 0.0
+        i = (self.frames.count - 1) % self.frames.capacity
+        if self.frames.stamp_ns[i] == 0:
+            return 0.0
+        return (self.frames.present_ns[i] - self.frames.stamp_ns[i]) / 1e6
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        if self.recorder is not None:
+            self.recorder.close()
+        for thread in self._snapshot_threads:
+            thread.join(timeout=5.0)
+        self.display.close()
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else math.nan

@@ -1,0 +1,309 @@
+"""The parameter registry and the control bus: the single source of truth for controls.
+
+Every controllable value is declared once in ``REGISTRY`` (name, kind, range, default, unit,
+smoothing time, description). OSC addresses, OSCQuery, the HUD, docs and scene validation are
+all derived from this table, so adding a control is one line here.
+
+Threads publish into the ``Bus``; only the engine reads it:
+
+* values live in latest-value slots; ``Bus.set`` validates, clamps and stamps, under a lock held
+  for a few microseconds (never while doing I/O);
+* triggers (one-shot events such as ``cue.next``) go into a bounded, stamped queue; when it is
+  full the event is dropped and counted instead of growing memory;
+* once per frame the engine calls ``Bus.drain`` into its preallocated ``Controls`` and steps
+  the smoothers, so a jump in a control becomes a glide in the picture.
+
+Stamps are ``time.perf_counter_ns()`` at arrival in the process; each frame carries the newest
+stamp it consumed so ``live bench`` can report control-to-photon latency.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["float", "int", "bool", "enum", "trigger"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One controllable value. ``lo``/``hi`` are the native range; ``smooth_s`` the glide time."""
+
+    name: str
+    kind: Kind
+    default: float | int | bool | str = 0.0
+    lo: float = 0.0
+    hi: float = 1.0
+    unit: str = ""
+    smooth_s: float = 0.0
+    description: str = ""
+    choices: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """The OSC address: ``walk.speed`` -> ``/live/walk/speed``."""
+        return "/live/" + self.name.replace(".", "/")
+
+    def default_number(self) -> float:
+        """The default as the float stored in a slot (enum: index of the choice)."""
+        if self.kind == "enum":
+            return float(self.choices.index(str(self.default)))
+        return float(self.default)
+
+    def clamp(self, value: float | int | bool | str) -> float:
+        """Validate ``value`` for this parameter and return the slot's float.
+
+        Enums accept a choice name or an index; bools accept 0/1; numbers are clamped to the
+        range. NaN, infinities and wrong types raise ``ValueError``.
+        """
+        if self.kind == "enum":
+            if isinstance(value, str):
+                if value not in self.choices:
+                    raise ValueError(
+                        f"{self.name}: {value!r} is not one of {', '.join(self.choices)}"
+                    )
+                return float(self.choices.index(value))
+            index = _finite(self.name, value)
+            return float(min(max(round(index), 0), len(self.choices) - 1))
+        if isinstance(value, str):
+            raise ValueError(f"{self.name}: expected a number, got {value!r}")
+        number = _finite(self.name, value)
+        if self.kind == "bool":
+            return 1.0 if number >= 0.5 else 0.0
+        number = min(max(number, self.lo), self.hi)
+        if self.kind == "int":
+            number = float(round(number))
+        return number
+
+
+def _finite(name: str, value: float | int | bool) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: {number} is not a finite number")
+    return number
+
+
+def _f(name, default, lo, hi, unit="", smooth_s=0.15, description=""):
+    return Param(name, "float", default, lo, hi, unit, smooth_s, description)
+
+
+def _i(name, default, lo, hi, unit="", description=""):
+    return Param(name, "int", default, lo, hi, unit, 0.0, description)
+
+
+def _e(name, default, choices, description=""):
+    return Param(name, "enum", default, 0, len(choices) - 1, "", 0.0, description, tuple(choices))
+
+
+def _b(name, default, description=""):
+    return Param(name, "bool", default, 0, 1, "", 0.0, description)
+
+
+def _t(name, description, lo=0.0, hi=1.0):
+    return Param(name, "trigger", 0.0, lo, hi, "", 0.0, description)
+
+
+WALK_MODES = ("loop", "noise", "orbit")
+MIRROR_MODES = ("off", "horizontal", "vertical", "quad")
+
+REGISTRY: tuple[Param, ...] = (
+    # latent walk
+    _e("walk.mode", "loop", WALK_MODES,
+       "trajectory: loop = closed spline through keyframes, noise = smooth wander, "
+       "orbit = great circle"),
+    _f("walk.speed", 1.0, 0.0, 8.0, "x", 0.4, "speed multiplier of the walk (0 = freeze)"),
+    _f("walk.period", 32.0, 1.0, 512.0, "s|beats", 0.0,
+       "time for one lap of the loop or orbit, in walk.period_unit"),
+    _e("walk.period_unit", "seconds", ("seconds", "beats"), "unit of walk.period"),
+    _i("walk.keyframes", 8, 2, 64, "", "keyframes in the loop (a change glides to new ones)"),
+    _f("walk.energy", 0.15, 0.0, 1.0, "", 0.3, "smooth jitter added to the walk"),
+    _f("walk.truncation", 0.8, 0.0, 1.5, "psi", 0.3,
+       "pull toward the average latent: lower = safer, higher = wilder"),
+    _f("walk.glide", 2.0, 0.0, 30.0, "s", 0.0, "glide time for cue recalls and mode changes"),
+    _t("walk.reseed", "new keyframes and orbit plane, with a glide"),
+    _f("tempo.bpm", 120.0, 20.0, 300.0, "bpm", 0.0, "tempo used by beat-based periods"),
+    # cues
+    _t("cue.store", "store the current latent in a cue slot (argument: slot 0-15)", 0, 15),
+    _t("cue.recall", "glide to a stored cue and hold there (argument: slot 0-15)", 0, 15),
+    _t("cue.next", "glide to the next stored cue, or the next keyframe when none is stored"),
+    _t("cue.release", "leave the held cue and glide back into the walk"),
+    # fx chain
+    _f("fx.zoom", 1.0, 0.25, 4.0, "x", 0.2, "zoom into the picture"),
+    _f("fx.rotate", 0.0, -180.0, 180.0, "deg", 0.2, "rotation of the picture"),
+    _f("fx.spin", 0.0, -180.0, 180.0, "deg/s", 0.3, "continuous rotation speed"),
+    _e("fx.mirror", "off", MIRROR_MODES, "mirror the picture about its centre lines"),
+    _i("fx.kaleido", 0, 0, 24, "segments", "kaleidoscope segments (0 = off)"),
+    _f("fx.feedback", 0.0, 0.0, 0.98, "", 0.2, "trails: how much of the last frame stays"),
+    _f("fx.feedback_zoom", 1.02, 0.8, 1.25, "x", 0.2, "zoom applied to the trails each frame"),
+    _f("fx.feedback_rotate", 0.0, -10.0, 10.0, "deg", 0.2, "rotation of the trails each frame"),
+    _f("fx.hue", 0.0, -180.0, 180.0, "deg", 0.2, "hue rotation"),
+    _f("fx.saturation", 1.0, 0.0, 3.0, "x", 0.2, "colour saturation"),
+    _f("fx.brightness", 1.0, 0.0, 3.0, "x", 0.2, "brightness"),
+    _f("fx.contrast", 1.0, 0.0, 3.0, "x", 0.2, "contrast around mid grey"),
+    _f("fx.master", 1.0, 0.0, 1.0, "", 0.25, "master fader: 0 = black"),
+    _t("fx.flash", "flash to white (argument: strength 0-1)"),
+    _f("fx.flash_decay", 0.25, 0.02, 4.0, "s", 0.0, "how fast a flash fades"),
+    _f("fx.crossfade", 0.4, 0.0, 10.0, "s", 0.0,
+       "crossfade time when a switch (mirror, kaleido, model) would otherwise cut"),
+    # show
+    _t("show.snapshot", "write a PNG of the output to the snapshots folder"),
+    _t("show.hud", "toggle the heads-up display"),
+    _t("show.fullscreen", "toggle fullscreen"),
+    _t("show.quit", "stop the show"),
+)
+
+
+class Registry:
+    """Index of ``REGISTRY`` by name, with the slot layout the bus and engine share."""
+
+    def __init__(self, params: Iterable[Param] = REGISTRY) -> None:
+        self.params: tuple[Param, ...] = tuple(params)
+        self.index: dict[str, int] = {p.name: i for i, p in enumerate(self.params)}
+        if len(self.index) != len(self.params):
+            raise ValueError("duplicate parameter names in the registry")
+        self.defaults = np.array([p.default_number() for p in self.params], dtype=np.float64)
+        self.smooth_s = np.array(
+            [p.smooth_s if p.kind == "float" else 0.0 for p in self.params], dtype=np.float64
+        )
+
+    def __getitem__(self, name: str) -> Param:
+        try:
+            return self.params[self.index[name]]
+        except KeyError:
+            raise KeyError(f"unknown parameter {name!r}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.index
+
+    def __iter__(self):
+        return iter(self.params)
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    name: str
+    arg: float
+    stamp_ns: int
+
+
+class Bus:
+    """Latest-value slots plus a bounded trigger queue, written by any thread.
+
+    ``set``/``trigger`` never block for longer than a list store under a lock and never raise
+    on a full queue: a dropped trigger is counted in ``dropped_triggers``.
+    """
+
+    def __init__(self, registry: Registry, trigger_capacity: int = 256) -> None:
+        self.registry = registry
+        self._values = registry.defaults.copy()
+        self._stamps = np.zeros(len(registry.params), dtype=np.int64)
+        self._newest_stamp_ns = 0
+        self._triggers: deque[TriggerEvent] = deque()
+        self._capacity = trigger_capacity
+        self._lock = threading.Lock()
+        self.dropped_triggers = 0
+        self.rejected = 0
+        self._listeners: list[Callable[[str, float], None]] = []
+
+    def set(self, name: str, value: float | int | bool | str, stamp_ns: int | None = None) -> float:
+        """Publish a new value (validated and clamped); returns the stored value.
+
+        Raises ``KeyError`` for an unknown name and ``ValueError`` for a bad value; the caller
+        (an OSC handler, a scene loader) decides whether to count or report it.
+        """
+        param = self.registry[name]
+        if param.kind == "trigger":
+            self.trigger(name, value if not isinstance(value, str) else 1.0, stamp_ns)
+            return 1.0
+        try:
+            number = param.clamp(value)
+        except ValueError:
+            self.rejected += 1
+            raise
+        stamp = time.perf_counter_ns() if stamp_ns is None else stamp_ns
+        i = self.registry.index[name]
+        with self._lock:
+            self._values[i] = number
+            self._stamps[i] = stamp
+            if stamp > self._newest_stamp_ns:
+                self._newest_stamp_ns = stamp
+        return number
+
+    def trigger(self, name: str, arg: float = 1.0, stamp_ns: int | None = None) -> bool:
+        """Queue a one-shot event; returns False (and counts it) when the queue is full."""
+        param = self.registry[name]
+        if param.kind != "trigger":
+            raise ValueError(f"{name} is a {param.kind} parameter, not a trigger")
+        number = min(max(_finite(name, arg), param.lo), param.hi)
+        stamp = time.perf_counter_ns() if stamp_ns is None else stamp_ns
+        with self._lock:
+            if len(self._triggers) >= self._capacity:
+                self.dropped_triggers += 1
+                return False
+            self._triggers.append(TriggerEvent(name, number, stamp))
+            if stamp > self._newest_stamp_ns:
+                self._newest_stamp_ns = stamp
+        return True
+
+    def get(self, name: str) -> float:
+        """The newest published (unsmoothed) value, for feedback and tests."""
+        return float(self._values[self.registry.index[name]])
+
+    def drain(self, into: Controls) -> None:
+        """Copy the newest values and pending triggers into ``into`` (engine thread only)."""
+        with self._lock:
+            np.copyto(into.target, self._values)
+            into.newest_stamp_ns = self._newest_stamp_ns
+            into.triggers.clear()
+            into.triggers.extend(self._triggers)
+            self._triggers.clear()
+
+
+class Controls:
+    """The engine's view of the controls: smoothed values, pending triggers, newest stamp.
+
+    ``step(dt)`` moves each smoothed value toward its target with a one-pole filter whose time
+    constant is the parameter's ``smooth_s`` (ints, enums and bools follow at once).
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.target = registry.defaults.copy()
+        self.value = registry.defaults.copy()
+        self.triggers: list[TriggerEvent] = []
+        self.newest_stamp_ns = 0
+        self._tau = np.maximum(registry.smooth_s, 1e-9)
+        self._alpha = np.zeros_like(self.value)
+        self._delta = np.zeros_like(self.value)
+        self._index = registry.index
+
+    def step(self, dt: float) -> None:
+        """Advance the smoothers by ``dt`` seconds (in place, no allocation)."""
+        np.divide(-max(dt, 0.0), self._tau, out=self._alpha)
+        np.exp(self._alpha, out=self._alpha)
+        np.subtract(1.0, self._alpha, out=self._alpha)
+        np.subtract(self.target, self.value, out=self._delta)
+        self._delta *= self._alpha
+        self.value += self._delta
+
+    def jump(self) -> None:
+        """Set every smoothed value to its target at once (scene load, tests)."""
+        np.copyto(self.value, self.target)
+
+    def __getitem__(self, name: str) -> float:
+        return float(self.value[self._index[name]])
+
+    def choice(self, name: str) -> str:
+        """The current choice name of an enum parameter."""
+        param = self.registry[name]
+        return param.choices[int(self.value[self._index[name]])]

@@ -1,0 +1,1 @@
+"""Everything between a decoded image and the screen: fx, display, HUD, recording."""

@@ -1,0 +1,201 @@
+"""Model folders: ``models/<name>/model.toml`` + ``model.safetensors`` (never pickle).
+
+``model.toml`` says what the folder holds (``kind``, the architecture in ``[arch]``, how it was
+trained, its metrics); ``model.safetensors`` holds the weights and derived tensors. Loading
+checks the kind, builds the network from ``[arch]`` and refuses a weights file whose keys,
+shapes or dtypes do not match, naming the first difference, so a truncated or tampered file
+never reaches the render loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from live.nets.gan import GANConfig, Generator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GAN = "default-gan"
+GENERATOR_KINDS = ("gan",)
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    kind: str
+    meta: dict[str, Any]
+
+
+def list_models(models_dir: Path) -> list[ModelInfo]:
+    """Every folder under ``models_dir`` with a readable ``model.toml``, sorted by name."""
+    found = []
+    if not models_dir.is_dir():
+        return found
+    for toml_path in sorted(models_dir.glob("*/model.toml")):
+        try:
+            meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        folder = toml_path.parent
+        found.append(ModelInfo(folder.name, folder, str(meta.get("kind")), meta))
+    return found
+
+
+def resolve(name: str, models_dir: Path) -> Path:
+    """A model name or folder path -> its folder; unknown names list the known ones."""
+    candidate = Path(name)
+    if candidate.is_dir() and (candidate / "model.toml").exists():
+        return candidate
+    folder = models_dir / name
+    if (folder / "model.toml").exists():
+        return folder
+    known = ", ".join(m.name for m in list_models(models_dir)) or "none"
+    raise ModelError(f"unknown model {name!r} in {models_dir} (known: {known})")
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "model.toml"
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable: {exc}") from None
+
+
+def _config_from(cls: type, arch: Any, where: Path) -> Any:
+    if not isinstance(arch, dict):
+        raise ModelError(f"{where}: [arch] table missing")
+    known = {f.name for f in fields(cls)}
+    unknown = set(arch) - known
+    if unknown:
+        raise ModelError(f"{where}: unknown [arch] keys {sorted(unknown)}")
+    try:
+        return cls(**arch)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: bad [arch]: {exc}") from None
+
+
+def load_state(module: torch.nn.Module, weights: Path) -> None:
+    """Load safetensors into ``module`` strictly: every key, shape and dtype must match."""
+    try:
+        state = load_file(str(weights))
+    except FileNotFoundError:
+        raise ModelError(f"{weights}: missing") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{weights}: not a valid safetensors file ({exc})") from None
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ModelError(
+            f"{weights}: does not match the architecture in model.toml "
+            f"(missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    for key, tensor in expected.items():
+        got = state[key]
+        if got.shape != tensor.shape or got.dtype != tensor.dtype:
+            raise ModelError(
+                f"{weights}: {key} is {tuple(got.shape)} {got.dtype}, "
+                f"the architecture needs {tuple(tensor.shape)} {tensor.dtype}"
+            )
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise ModelError(f"{weights}: {key} holds NaN or infinite values")
+    module.load_state_dict(state, strict=True)
+
+
+def save_generator(gen: Generator, folder: Path, meta: dict[str, Any]) -> None:
+    """Write ``gen`` and ``meta`` (plus kind and arch) as a model folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in gen.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    body = {"kind": "gan", **meta, "arch": gen.cfg.to_dict()}
+    (folder / "model.toml").write_text(dump_toml(body), encoding="utf-8")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for model.toml (scalars, lists and one level of tables)."""
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{text}"'
+
+    lines = [f"{k} = {scalar(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{k}]")
+            lines.extend(f"{kk} = {scalar(vv)}" for kk, vv in v.items())
+    return "\n".join(lines) + "\n"
+
+
+@torch.no_grad()
+def _calibrate_untrained(gen: Generator, samples: int = 32) -> None:
+    """Scale an untrained generator's RGB outputs so its pictures span [-1, 1] instead of
+    clipping to flat primaries (random weights sum six RGB skips of unit variance)."""
+    z = torch.randn(samples, gen.cfg.z_dim)
+    images = gen(z, 0.8)
+    gain = 0.5 / float(images.std())
+    rgb_layers = [gen.rgb4, *(block.to_rgb for block in gen.blocks)]
+    for layer in rgb_layers:
+        layer.weight.mul_(gain)
+        layer.bias.mul_(gain)
+    per_channel_mean = gen(z, 0.8).mean(dim=(0, 2, 3))
+    gen.blocks[-1].to_rgb.bias.sub_(per_channel_mean)
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator ready for the engine, with what the HUD and bench report about it."""
+
+    name: str
+    module: Generator
+    trained: bool
+
+
+def load_generator(name: str, models_dir: Path, seed: int = 0) -> LoadedGenerator:
+    """Load a generator model folder (CPU, fp32; the engine moves it to its device).
+
+    The shipped default GAN may be absent while it is being trained; then a generator of the
+    same architecture with seeded random weights stands in, with a warning.
+    """
+    try:
+        folder = resolve(name, models_dir)
+    except ModelError:
+        if name != DEFAULT_GAN:
+            raise
+        log.warning("%s not found in %s: using untrained weights of the same architecture",
+                    name, models_dir)
+        torch.manual_seed(seed)
+        gen = Generator(GANConfig()).eval()
+        gen.update_w_avg()
+        _calibrate_untrained(gen)
+        return LoadedGenerator(f"{name} (untrained)", gen, trained=False)
+    meta = read_meta(folder)
+    kind = meta.get("kind")
+    if kind not in GENERATOR_KINDS:
+        raise ModelError(
+            f"{folder / 'model.toml'}: kind {kind!r} cannot render pictures "
+            f"(expected one of {', '.join(GENERATOR_KINDS)})"
+        )
+    gen = Generator(_config_from(GANConfig, meta.get("arch"), folder / "model.toml"))
+    load_state(gen, folder / "model.safetensors")
+    return LoadedGenerator(folder.name, gen.eval(), trained=True)
