@@ -173,7 +173,8 @@ class Engine:
         self.hud = Hud(self.display.renderer)
         self.hud.visible = cfg.display.hud
 
-        self.walk = Walk(gen.latent_dim, seed=cfg.show.seed)
+        self.walk = Walk(gen.latent_dim, seed=cfg.show.seed,
+                         keyframes=int(self.registry["walk.keyframes"].default))
         self._z_host = torch.zeros(1, gen.latent_dim, pin_memory=device.type == "cuda")
         self._z = torch.zeros(1, gen.latent_dim, device=device, dtype=dtype)
         self._truncation = torch.ones((), device=device, dtype=dtype)
@@ -229,16 +230,23 @@ class Engine:
         if not trace:
             return self.generator
         with warnings.catch_warnings():
+            # TorchScript is deprecated in favour of torch.compile, but it is what releases
+            # the GIL for a whole decode today; see docs/performance.md
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             traced = torch.jit.trace(self.generator, (self._z, self._truncation),
                                      check_trace=False)
-        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
     @torch.inference_mode()
     def warm_up(self, frames: int = 8) -> None:
         """Run the whole path a few times before the first shown frame (kernels, caches)."""
         self.bus.drain(self.controls)
         self.controls.jump()
+        # the scene's walk is where the show starts: no glide in from the built-in defaults
+        self.walk = Walk(self.walk.dim, seed=self.cfg.show.seed,
+                         keyframes=int(self.controls["walk.keyframes"]),
+                         mode=self.controls.choice("walk.mode"))
         for _ in range(frames):
             image = self._decode(self.controls["walk.truncation"])
             self.fx.apply(image, self.controls, 0.0)

@@ -285,6 +285,7 @@ class Controls:
         self._tau = np.maximum(registry.smooth_s, 1e-9)
         self._alpha = np.zeros_like(self.value)
         self._delta = np.zeros_like(self.value)
+        self._discrete = registry.smooth_s <= 0.0
         self._index = registry.index
 
     def step(self, dt: float) -> None:
@@ -295,6 +296,7 @@ class Controls:
         np.subtract(self.target, self.value, out=self._delta)
         self._delta *= self._alpha
         self.value += self._delta
+        np.copyto(self.value, self.target, where=self._discrete)
 
     def jump(self) -> None:
         """Set every smoothed value to its target at once (scene load, tests)."""

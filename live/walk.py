@@ -60,7 +60,8 @@ def smoothstep(x: float) -> float:
 class Walk:
     """A latent walk of dimension ``dim``; call ``step`` once per frame."""
 
-    def __init__(self, dim: int, seed: int = 0, keyframes: int = 8) -> None:
+    def __init__(self, dim: int, seed: int = 0, keyframes: int = 8,
+                 mode: str = WALK_MODES[0]) -> None:
         self.dim = dim
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -68,7 +69,7 @@ class Walk:
         """Position in the loop/orbit, in laps, in [0, 1)."""
         self.noise_laps = 0.0
         self.jitter_s = 0.0
-        self.mode = WALK_MODES[0]
+        self.mode = mode
         self.cues: list[np.ndarray | None] = [None] * CUE_SLOTS
         self.held_cue: int | None = None
         self.out = np.zeros(dim)

@@ -1,0 +1,33 @@
+"""Shared test set-up: no display, no sound card, small sizes."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+os.environ["SDL_AUDIODRIVER"] = "dummy"
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def small_config(tmp_path: Path):
+    """A config with a small output, the repo's scenes and models, snapshots in tmp."""
+    from live import config
+
+    return config.load(None, [
+        "display.size=[320, 180]",
+        f'paths.scenes="{REPO / "scenes"}"',
+        f'paths.models="{REPO / "models"}"',
+        f'paths.snapshots="{tmp_path / "snaps"}"',
+    ])

@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from live import config
+from live.cli import main
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_loads_with_every_section(repo):
+    cfg = config.load(repo / "config.toml")
+    assert cfg.display.size == (1280, 720)
+    assert cfg.engine.device == "auto"
+    assert cfg.osc.port == 8000 and cfg.osc.feedback_port == 9000
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = write(tmp_path, "[display]\nfulscreen = true\n")
+    with pytest.raises(config.ConfigError) as err:
+        config.load(path)
+    assert str(path) in str(err.value) and "display.fulscreen" in str(err.value)
+    assert "unknown key" in str(err.value)
+
+
+def test_unknown_section_is_an_error(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"unknown section \[dispaly\]"):
+        config.load(write(tmp_path, "[dispaly]\nvsync = true\n"))
+
+
+def test_wrong_type_names_expected_type(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"display\.vsync: expected bool, got str"):
+        config.load(write(tmp_path, '[display]\nvsync = "yes"\n'))
+    with pytest.raises(config.ConfigError, match=r"display\.size: expected a list of 2 integer"):
+        config.load(write(tmp_path, "[display]\nsize = [1280]\n"))
+    with pytest.raises(config.ConfigError, match=r"engine\.pipeline: expected one of"):
+        config.load(write(tmp_path, '[engine]\npipeline = "maybe"\n'))
+
+
+def test_int_is_accepted_for_float_but_bool_is_not_int(tmp_path):
+    cfg = config.load(write(tmp_path, "[record]\nfps = 30\n"))
+    assert cfg.record.fps == 30.0 and isinstance(cfg.record.fps, float)
+    with pytest.raises(config.ConfigError, match="expected integer"):
+        config.load(write(tmp_path, "[osc]\nport = true\n"))
+
+
+def test_set_overrides_are_typed_and_validated(tmp_path):
+    path = write(tmp_path, "[osc]\nport = 8000\n")
+    cfg = config.load(path, ["osc.port=9123", "display.size=[640, 360]", "show.scene=calm"])
+    assert cfg.osc.port == 9123 and cfg.display.size == (640, 360) and cfg.show.scene == "calm"
+    with pytest.raises(config.ConfigError, match="osc.prot"):
+        config.load(path, ["osc.prot=1"])
+    with pytest.raises(config.ConfigError, match="section.key=value"):
+        config.load(path, ["port=1"])
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(config.ConfigError, match="invalid TOML"):
+        config.load(write(tmp_path, "[display\n"))
+    with pytest.raises(config.ConfigError, match="file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_cli_bad_config_exits_2_with_one_message(tmp_path, capsys):
+    path = write(tmp_path, "[display]\nvsync = 3\n")
+    assert main(["models", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "display.vsync" in err and str(path) in err and "Traceback" not in err

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+
+from live.params import Registry
+from live.scenes import SceneError, list_scenes, load_scene, parse_scene
+
+
+def parse(text: str):
+    return parse_scene(text, Path("scenes/test.toml"), Registry())
+
+
+def test_shipped_scenes_are_valid(repo):
+    registry = Registry()
+    names = list_scenes(repo / "scenes")
+    assert "default" in names
+    for name in names:
+        load_scene(name, repo / "scenes", registry)
+
+
+def test_scene_values_by_section():
+    scene = parse('model = "m"\n[walk]\nmode = "orbit"\nspeed = 2\n[fx]\nkaleido = 6\n')
+    assert scene.model == "m"
+    assert scene.values == {"walk.mode": "orbit", "walk.speed": 2, "fx.kaleido": 6}
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ('[walk]\nmode = "loop"\nsped = 2\n', 3, "unknown parameter 'walk.sped'"),
+    ('[walk]\nmode = "spiral"\n', 2, "not one of"),
+    ('[fx]\nhue = "red"\n', 2, "expected a number"),
+    ('colour = "red"\n', 1, "unknown key 'colour'"),
+    ('[walk\nmode = 1\n', 1, "invalid TOML"),
+    ('[cue]\nnext = 1\n', 2, "is a trigger"),
+])
+def test_bad_scene_reports_file_line_and_key(text, line, words):
+    with pytest.raises(SceneError) as err:
+        parse(text)
+    assert str(err.value).startswith(f"scenes/test.toml:{line}:")
+    assert words in str(err.value)
+
+
+def test_unknown_scene_lists_known_ones(repo):
+    with pytest.raises(SceneError, match=r"unknown scene 'nope'.*known: .*default"):
+        load_scene("nope", repo / "scenes", Registry())
