@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from live import config as config_mod
@@ -117,26 +118,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.hud:
         display = replace(display, hud=True)
     cfg = replace(cfg, display=display)
-    scene, model, choice = _prepare(cfg, args.scene, args.model)
-    fixed_dt = 1.0 / cfg.record.fps if args.headless and args.frames and args.record else None
-    try:
-        engine = Engine(cfg, model, choice, scene, headless=args.headless, record=args.record,
-                        fixed_dt=fixed_dt)
-    except DisplayError as exc:
-        raise UserError(str(exc)) from None
+    # handlers first: a signal while the model loads or warms up must stop cleanly too
+    stop = threading.Event()
 
-    def stop(signum, _frame):
-        if engine.stop_requested:  # a second Ctrl-C: stop now
+    def on_signal(signum, _frame):
+        if stop.is_set():  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         log.info("signal %d: finishing the current frame and stopping", signum)
-        engine.stop_requested = True
+        stop.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
-             scene.name, "x".join(map(str, engine.display.output_size)))
-    shown = engine.run(args.frames)
-    log.info("stopped after %d frames", shown)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scene, model, choice = _prepare(cfg, args.scene, args.model)
+        fixed_dt = 1.0 / cfg.record.fps if args.headless and args.frames and args.record else None
+        try:
+            engine = Engine(cfg, model, choice, scene, headless=args.headless,
+                            record=args.record, fixed_dt=fixed_dt, stop=stop)
+        except DisplayError as exc:
+            raise UserError(str(exc)) from None
+        log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
+                 scene.name, "x".join(map(str, engine.display.output_size)))
+        shown = engine.run(args.frames)
+        log.info("stopped after %d frames", shown)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

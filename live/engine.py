@@ -143,7 +143,8 @@ class Engine:
     def __init__(self, cfg: Config, model: LoadedGenerator, choice: DeviceChoice,
                  scene: Scene, headless: bool = False, record: Path | None = None,
                  registry: Registry | None = None, bus: Bus | None = None,
-                 fixed_dt: float | None = None, log_capacity: int = 1200) -> None:
+                 fixed_dt: float | None = None, log_capacity: int = 1200,
+                 stop: threading.Event | None = None) -> None:
         self.cfg = cfg
         self.choice = choice
         self.scene = scene
@@ -201,11 +202,14 @@ class Engine:
         else:
             self.decode_threads = cfg.engine.threads or cores
         self.worker: DecodeWorker | None = None
-        self.stop_requested = False
+        self.stop = stop or threading.Event()
+        """Set (by a signal handler, another thread, the quit key) to end the show."""
         self.frames = FrameLog(log_capacity)
         self._stages = np.zeros(len(STAGES))
         self._last_image: torch.Tensor | None = None
         self._snapshot_threads: list[threading.Thread] = []
+        self._last_shown_stamp_ns = 0
+        self.last_control_to_photon_ms = 0.0
         self.apply_scene(scene)
 
     # ------------------------------------------------------------------ set-up
@@ -272,13 +276,17 @@ class Engine:
             elif name == "show.snapshot":
                 self.snapshot()
             elif name == "show.quit":
-                self.stop_requested = True
+                self.stop.set()
 
-    def snapshot(self) -> Path:
+    def snapshot(self) -> None:
+        """Capture the output at the next present; it is written by ``_write_snapshot``."""
+        self.display.request_capture()
+
+    def _write_snapshot(self) -> None:
+        surface, self.display.captured = self.display.captured, None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         path = self.cfg.path("snapshots") / f"live-{stamp}.png"
-        self._snapshot_threads.append(save_png_async(self.display.screenshot(), path))
-        return path
+        self._snapshot_threads.append(save_png_async(surface, path))
 
     # ------------------------------------------------------------------ the loop
     @torch.inference_mode()
@@ -292,7 +300,7 @@ class Engine:
         frame_start = last
         max_fps = self.cfg.engine.max_fps
         try:
-            while not self.stop_requested and (frames is None or shown < frames):
+            while not self.stop.is_set() and (frames is None or shown < frames):
                 # pipelined: first collect frame N from the worker, so the controls drained
                 # next are as fresh as possible when frame N+1 starts decoding
                 decoded_in_time = self.worker.wait(DECODE_WAIT_S) if self.worker else True
@@ -344,15 +352,21 @@ class Engine:
                 t4 = time.perf_counter()
                 stages[3] = (t4 - t3) * 1e3
 
-                self.display.set_overlays(self.hud.update(dt, self.hud_lines()))
+                self.display.set_overlays([], self.hud.update(dt, self.hud_lines()))
                 self.display.present()
                 present_ns = time.perf_counter_ns()
+                if self.display.captured is not None:
+                    self._write_snapshot()
                 if self.recorder is not None:
                     self.recorder.push(self.display.host)
                 t5 = time.perf_counter()
                 stages[4] = (t5 - t4) * 1e3
 
                 self.frames.add((t5 - frame_start) * 1e3, stages, image_stamp, present_ns)
+                if image_stamp > self._last_shown_stamp_ns:
+                    # the first frame showing a new control: its latency, for the HUD
+                    self.last_control_to_photon_ms = (present_ns - image_stamp) / 1e6
+                    self._last_shown_stamp_ns = image_stamp
                 frame_start = t5
                 shown += 1
                 if max_fps > 0:
@@ -371,7 +385,7 @@ class Engine:
         recent = self.frames.chronological(self.frames.frame_ms)[-n:] if n else np.zeros(1)
         stages = self.frames.chronological(self.frames.stage_ms)[-n:] if n else np.zeros((1, 5))
         frame_ms = float(np.median(recent)) if n else 0.0
-        latency = self.recent_latency_ms()
+        latency = self.last_control_to_photon_ms
         held = "" if self.walk.held_cue is None else f" (cue {self.walk.held_cue + 1})"
         return [
             f"{1000 / frame_ms if frame_ms else 0:5.1f} fps   frame {frame_ms:5.2f} ms   "
@@ -380,16 +394,6 @@ class Engine:
             f"device {self.choice.label}   model {self.model_name}   scene {self.scene.name}",
             f"walk {self.walk.mode}{held}   speed {self.controls['walk.speed']:.2f}",
         ]
-
-    def recent_latency_ms(self) -> float:
-        """Present time minus stamp of the newest frame that consumed a control (HUD)."""
-        n = min(self.frames.count, self.frames.capacity)
-        if not n:
-            return 0.0
-        i = (self.frames.count - 1) % self.frames.capacity
-        if self.frames.stamp_ns[i] == 0:
-            return 0.0
-        return (self.frames.present_ns[i] - self.frames.stamp_ns[i]) / 1e6
 
     def close(self) -> None:
         if self.worker is not None:

@@ -36,14 +36,19 @@ def init_video(headless: bool) -> None:
     if headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    hint = ("on a machine without a screen run `live run --headless` "
+            "(add --record out.mp4 to keep the output)")
+    chosen_by_user = "SDL_VIDEODRIVER" in os.environ
     try:
         pygame.display.init()
         pygame.font.init()
     except pygame.error as exc:
-        raise DisplayError(
-            f"no display available ({exc}); on a machine without a screen run "
-            "`live run --headless` (add --record out.mp4 to keep the output)"
-        ) from None
+        raise DisplayError(f"no display available ({exc}); {hint}") from None
+    driver = pygame.display.get_driver()
+    if not headless and not chosen_by_user and driver in ("offscreen", "dummy"):
+        # SDL falls back to an invisible driver when it finds no screen: a show nobody sees
+        pygame.display.quit()
+        raise DisplayError(f"no display available (SDL found only {driver!r}); {hint}")
 
 
 class Display:
@@ -69,6 +74,9 @@ class Display:
             raise DisplayError(f"cannot open a window ({exc}); try `live run --headless`") from None
         self.renderer.draw_color = (0, 0, 0, 255)
         self._overlays: list[tuple[video.Texture, pygame.Rect]] = []
+        self._hud: list[tuple[video.Texture, pygame.Rect]] = []
+        self._capture = False
+        self.captured: pygame.Surface | None = None
         self._fullscreen = cfg.fullscreen and not headless
 
     def attach(self, host: np.ndarray) -> None:
@@ -105,9 +113,16 @@ class Display:
         self._fullscreen = not self._fullscreen
         self._dest = self._dest_rect()
 
-    def set_overlays(self, overlays: list[tuple[video.Texture, pygame.Rect]]) -> None:
-        """Textures drawn over the picture (HUD, text), positioned in output pixels."""
+    def set_overlays(self, overlays: list[tuple[video.Texture, pygame.Rect]],
+                     hud: list[tuple[video.Texture, pygame.Rect]]) -> None:
+        """Textures drawn over the picture in output pixels: ``overlays`` are part of the show
+        (snapshots include them), ``hud`` is for the performer only."""
         self._overlays = overlays
+        self._hud = hud
+
+    def request_capture(self) -> None:
+        """Have the next ``present`` read back the output (without the HUD) into ``captured``."""
+        self._capture = True
 
     def present(self) -> None:
         """Upload ``self.host`` and show it (blocks for vsync when vsync is on)."""
@@ -116,11 +131,14 @@ class Display:
         self.texture.draw(dstrect=self._dest)
         for texture, rect in self._overlays:
             texture.draw(dstrect=rect)
+        if self._capture:
+            # read back before present: the back buffer is undefined after it (GPU -> CPU
+            # copy, a sync point; only when a snapshot was asked for)
+            self.captured = self.renderer.to_surface()
+            self._capture = False
+        for texture, rect in self._hud:
+            texture.draw(dstrect=rect)
         self.renderer.present()
-
-    def screenshot(self) -> pygame.Surface:
-        """Read back what is on screen (slow: a GPU->CPU copy; for snapshots only)."""
-        return self.renderer.to_surface()
 
     def poll(self) -> list[pygame.event.Event]:
         events = pygame.event.get()

@@ -81,6 +81,10 @@ class Recorder:
             self._ready.put(None)
             self._thread.join()
             self._writer.close()
+            if self.frames_written == 0:
+                self.path.unlink(missing_ok=True)  # ffmpeg leaves an unplayable stub
+                log.info("nothing was recorded to %s", self.path)
+                return
             log.info("recorded %d frames to %s (%d dropped)", self.frames_written, self.path,
                      self.frames_dropped)
 
