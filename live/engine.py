@@ -192,7 +192,9 @@ class Engine:
                 queue_frames=cfg.record.queue_frames, drop_when_behind=fixed_dt is None,
             )
         pipeline = cfg.engine.pipeline
-        self.pipelined = pipeline == "on" or (pipeline == "auto" and device.type == "cpu")
+        # "auto" is off: on this project's 2-core reference CPU the sequential loop gives
+        # more fps and less latency than the pipeline (docs/performance.md)
+        self.pipelined = pipeline == "on"
         cores = os.cpu_count() or 1
         if device.type == "cpu" and self.pipelined:
             # one core (or what the config says) decodes; the main thread keeps one for fx,
