@@ -79,9 +79,6 @@ class FrameLog:
         self.present_ns[i] = present_ns
         self.count += 1
 
-    def window(self) -> slice:
-        return slice(0, min(self.count, self.capacity))
-
     def chronological(self, array: np.ndarray) -> np.ndarray:
         n = min(self.count, self.capacity)
         if self.count <= self.capacity:
@@ -168,7 +165,7 @@ class Engine:
         self.host = torch.empty((canvas[1], canvas[0], 3), dtype=torch.uint8,
                                 pin_memory=device.type == "cuda")
         self.display.attach(self.host.numpy())
-        self.fx = FxChain(self.source_res, canvas, device, dtype)
+        self.fx = FxChain(canvas, device, dtype)
         if device.type == "cpu":
             self.fx.frame = self.host  # fx writes straight into the uploaded buffer
         self.hud = Hud(self.display.renderer)

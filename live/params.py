@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -213,7 +213,6 @@ class Bus:
         self._lock = threading.Lock()
         self.dropped_triggers = 0
         self.rejected = 0
-        self._listeners: list[Callable[[str, float], None]] = []
 
     def set(self, name: str, value: float | int | bool | str, stamp_ns: int | None = None) -> float:
         """Publish a new value (validated and clamped); returns the stored value.

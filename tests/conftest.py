@@ -15,6 +15,20 @@ import pytest  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+def bus_and_controls(**values):
+    """A bus and settled controls with ``values`` set (``walk__speed=2`` sets walk.speed)."""
+    from live.params import Bus, Controls, Registry
+
+    registry = Registry()
+    bus = Bus(registry)
+    for name, value in values.items():
+        bus.set(name.replace("__", "."), value)
+    controls = Controls(registry)
+    bus.drain(controls)
+    controls.jump()
+    return bus, controls
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

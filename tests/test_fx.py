@@ -2,25 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from live.params import Bus, Controls, Registry
 from live.render.fx import FxChain, colour_matrix
+from tests.conftest import bus_and_controls
 
 RES = 32
 
 
 def controls_with(**values):
-    registry = Registry()
-    bus = Bus(registry)
-    for name, value in values.items():
-        bus.set(name.replace("__", "."), value)
-    controls = Controls(registry)
-    bus.drain(controls)
-    controls.jump()
-    return bus, controls
+    return bus_and_controls(**values)
 
 
 def chain(canvas=(RES, RES)):
-    return FxChain(RES, canvas, torch.device("cpu"), torch.float32)
+    return FxChain(canvas, torch.device("cpu"), torch.float32)
 
 
 def gradient():
@@ -72,7 +65,7 @@ def test_mirror_makes_the_canvas_symmetric(mirror):
 
 def test_kaleidoscope_has_rotational_symmetry():
     _, controls = controls_with(fx__kaleido=4)
-    fx = FxChain(RES, (64, 64), torch.device("cpu"), torch.float32)
+    fx = FxChain((64, 64), torch.device("cpu"), torch.float32)
     frame = fx.apply(gradient(), controls, 1 / 60).int()
     assert (frame - frame.rot90(1, (0, 1))).abs().float().mean() < 2.0
 

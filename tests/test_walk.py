@@ -1,22 +1,16 @@
 import numpy as np
 import pytest
 
-from live.params import Bus, Controls, Registry, TriggerEvent
+from live.params import TriggerEvent
 from live.walk import Walk, slerp
+from tests.conftest import bus_and_controls
 
 DIM = 64
 DT = 1 / 60
 
 
 def make(**values):
-    registry = Registry()
-    bus = Bus(registry)
-    for name, value in values.items():
-        bus.set(name.replace("__", "."), value)
-    controls = Controls(registry)
-    bus.drain(controls)
-    controls.jump()
-    return bus, controls
+    return bus_and_controls(**values)
 
 
 def run(walk, controls, frames, bus=None, changes=None):

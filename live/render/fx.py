@@ -57,7 +57,7 @@ def colour_matrix(hue_deg: float, saturation: float, contrast: float, gain: floa
 class FxChain:
     """Turns decoded images into display-ready uint8 canvases of ``canvas_size`` (w, h)."""
 
-    def __init__(self, source_res: int, canvas_size: tuple[int, int], device: torch.device,
+    def __init__(self, canvas_size: tuple[int, int], device: torch.device,
                  dtype: torch.dtype) -> None:
         width, height = canvas_size
         self.canvas_size = canvas_size
