@@ -1,4 +1,4 @@
-"""The `live` command: run | bench | models.
+"""The `live` command: run | bench | models | train | data | sample | eval.
 
 Every command takes ``--config FILE`` and ``--set section.key=value`` (repeatable). Problems a
 user can fix (a bad config, an unknown model or scene, no display) print one clear message and
@@ -8,6 +8,7 @@ exit with status 2; they never end in a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -70,6 +71,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the model folders")
     _common(models)
+
+    train = sub.add_parser("train", help="train a model folder")
+    kinds = train.add_subparsers(dest="kind", required=True)
+    for kind, module in TRAINERS.items():
+        try:
+            trainer = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a trainer still being written
+            if exc.name != module:
+                raise
+            continue
+        sub_parser = kinds.add_parser(kind, help=trainer.__doc__.splitlines()[0])
+        _common(sub_parser)
+        trainer.add_arguments(sub_parser)
+
+    data = sub.add_parser("data", help="make training data")
+    makers = data.add_subparsers(dest="maker", required=True)
+    procedural = makers.add_parser("procedural", help="abstract compositions to train on")
+    _common(procedural)
+    importlib.import_module("live.train.procedural").add_arguments(procedural)
+
+    sample = sub.add_parser("sample", help="a grid of pictures (or text) from a model")
+    _common(sample)
+    sample.add_argument("model", help="model name or folder")
+    sample.add_argument("--out", type=Path, required=True, help="PNG (pictures) or text file")
+    sample.add_argument("--n", type=int, default=16, help="how many pictures")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--truncation", type=float, default=0.8)
+    sample.add_argument("--chars", type=int, default=2000, help="characters (char-rnn)")
+
+    evaluate = sub.add_parser("eval", help="measure a model on held-out data")
+    _common(evaluate)
+    evaluate.add_argument("model", help="model name or folder")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--text", type=Path, help="text file (char-rnn): last 10%% is scored")
+    evaluate.add_argument("--images", type=Path, help="image folder (vae): held-out split")
+    evaluate.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -175,11 +212,61 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models}
+def cmd_train(args: argparse.Namespace) -> int:
+    trainer = importlib.import_module(TRAINERS[args.kind])
+    return trainer.run(args)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    return importlib.import_module("live.train.procedural").run(args)
+
+
+def _load_any(args: argparse.Namespace):
+    from live.store import ModelError, load_model
+
+    cfg = _load_config(args)
+    try:
+        return load_model(args.model, cfg.path("models"))
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    loaded = _load_any(args)
+    trainer = importlib.import_module(TRAINERS[KIND_TRAINER[loaded.kind]])
+    trainer.sample(loaded, args)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    loaded = _load_any(args)
+    trainer = importlib.import_module(TRAINERS[KIND_TRAINER[loaded.kind]])
+    try:
+        result = {"model": loaded.name, "kind": loaded.kind, **trainer.evaluate(loaded, args)}
+    except (ValueError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")
+    return 0
+
+
+TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train.rnn"}
+KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "train": cmd_train,
+            "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        from live.train.common import remember_command
+
+        remember_command(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)

@@ -134,6 +134,17 @@ class DecodeWorker:
         self._thread.join(timeout=2.0)
 
 
+class _Decode(torch.nn.Module):
+    """``module.decode`` as a module's forward, for tracing (GAN and VAE alike)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+        return self.module.decode(z, truncation)
+
+
 class Engine:
     """One show: a generator, a walk, an fx chain and a display, driven by a bus."""
 
@@ -231,13 +242,13 @@ class Engine:
         takes the GIL between every op and stalls behind the present.
         """
         if not trace:
-            return self.generator
+            return self.generator.decode
         with warnings.catch_warnings():
             # TorchScript is deprecated in favour of torch.compile, but it is what releases
             # the GIL for a whole decode today; see docs/performance.md
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(self.generator, (self._z, self._truncation),
+            traced = torch.jit.trace(_Decode(self.generator), (self._z, self._truncation),
                                      check_trace=False)
             return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 

@@ -10,8 +10,9 @@ never reaches the render loop.
 from __future__ import annotations
 
 import logging
+import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from live.nets.gan import GANConfig, Generator
 log = logging.getLogger(__name__)
 
 DEFAULT_GAN = "default-gan"
-GENERATOR_KINDS = ("gan",)
 
 
 class ModelError(ValueError):
@@ -89,25 +89,55 @@ def _config_from(cls: type, arch: Any, where: Path) -> Any:
         raise ModelError(f"{where}: bad [arch]: {exc}") from None
 
 
-def load_state(module: torch.nn.Module, weights: Path) -> None:
-    """Load safetensors into ``module`` strictly: every key, shape and dtype must match."""
+EXTRA_PREFIX = "extra."
+"""Derived tensors (PCA directions, latent statistics) live beside the weights under this."""
+
+
+def _network(kind: str) -> tuple[type, type]:
+    """(config dataclass, module class) for a model kind; imported on demand."""
+    if kind == "gan":
+        from live.nets.gan import GANConfig, Generator
+
+        return GANConfig, Generator
+    if kind == "vae":
+        from live.nets.vae import VAE, VAEConfig
+
+        return VAEConfig, VAE
+    if kind == "char-rnn":
+        from live.nets.char_rnn import CharRNN, CharRNNConfig
+
+        return CharRNNConfig, CharRNN
+    raise ModelError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+KINDS = ("gan", "vae", "char-rnn")
+GENERATOR_KINDS = ("gan", "vae")
+
+
+def load_state(module: torch.nn.Module, weights: Path) -> dict[str, torch.Tensor]:
+    """Load safetensors into ``module`` strictly: every key, shape and dtype must match.
+
+    Returns the extra tensors (keys under ``extra.``, prefix removed), checked to be finite.
+    """
     try:
         state = load_file(str(weights))
     except FileNotFoundError:
         raise ModelError(f"{weights}: missing") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights}: not a valid safetensors file ({exc})") from None
+    extra = {k[len(EXTRA_PREFIX):]: v for k, v in state.items() if k.startswith(EXTRA_PREFIX)}
+    state = {k: v for k, v in state.items() if not k.startswith(EXTRA_PREFIX)}
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
         raise ModelError(
             f"{weights}: does not match the architecture in model.toml "
-            f"(missing {missing[:3]}, unexpected {extra[:3]})"
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    for key, tensor in expected.items():
-        got = state[key]
-        if got.shape != tensor.shape or got.dtype != tensor.dtype:
+    for key, tensor in [*expected.items(), *((f"extra.{k}", v) for k, v in extra.items())]:
+        got = state.get(key, extra.get(key.removeprefix(EXTRA_PREFIX)))
+        if key in expected and (got.shape != tensor.shape or got.dtype != tensor.dtype):
             raise ModelError(
                 f"{weights}: {key} is {tuple(got.shape)} {got.dtype}, "
                 f"the architecture needs {tuple(tensor.shape)} {tensor.dtype}"
@@ -115,15 +145,31 @@ def load_state(module: torch.nn.Module, weights: Path) -> None:
         if got.is_floating_point() and not torch.isfinite(got).all():
             raise ModelError(f"{weights}: {key} holds NaN or infinite values")
     module.load_state_dict(state, strict=True)
+    return extra
+
+
+def save_model(folder: Path, kind: str, module: torch.nn.Module, meta: dict[str, Any],
+               extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write a model folder: weights (+ extra tensors) and model.toml with kind and arch.
+
+    The weights are written first and model.toml last, each atomically, so a folder with a
+    model.toml always has the weights it describes.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    for key, value in (extra or {}).items():
+        state[EXTRA_PREFIX + key] = value.detach().float().contiguous().cpu()
+    tmp = folder / "model.safetensors.tmp"
+    save_file(state, str(tmp))
+    os.replace(tmp, folder / "model.safetensors")
+    body = {"kind": kind, **meta, "arch": module.cfg.to_dict()}
+    tmp = folder / "model.toml.tmp"
+    tmp.write_text(dump_toml(body), encoding="utf-8")
+    os.replace(tmp, folder / "model.toml")
 
 
 def save_generator(gen: Generator, folder: Path, meta: dict[str, Any]) -> None:
-    """Write ``gen`` and ``meta`` (plus kind and arch) as a model folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in gen.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
-    body = {"kind": "gan", **meta, "arch": gen.cfg.to_dict()}
-    (folder / "model.toml").write_text(dump_toml(body), encoding="utf-8")
+    save_model(folder, "gan", gen, meta)
 
 
 def dump_toml(data: dict[str, Any]) -> str:
@@ -147,6 +193,32 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class LoadedModel:
+    name: str
+    kind: str
+    module: torch.nn.Module
+    meta: dict[str, Any]
+    extra: dict[str, torch.Tensor]
+    folder: Path | None
+
+
+def load_model(name: str, models_dir: Path, kinds: tuple[str, ...] = KINDS) -> LoadedModel:
+    """Load any model folder (CPU, fp32, eval mode), refusing kinds outside ``kinds``."""
+    folder = resolve(name, models_dir)
+    meta = read_meta(folder)
+    kind = meta.get("kind")
+    if kind not in kinds:
+        raise ModelError(
+            f"{folder / 'model.toml'}: kind {kind!r} cannot be used here "
+            f"(expected one of {', '.join(kinds)})"
+        )
+    config_cls, module_cls = _network(kind)
+    module = module_cls(_config_from(config_cls, meta.get("arch"), folder / "model.toml"))
+    extra = load_state(module, folder / "model.safetensors")
+    return LoadedModel(folder.name, kind, module.eval(), meta, extra, folder)
+
+
 @torch.no_grad()
 def _calibrate_untrained(gen: Generator, samples: int = 32) -> None:
     """Scale an untrained generator's RGB outputs so its pictures span [-1, 1] instead of
@@ -167,18 +239,19 @@ class LoadedGenerator:
     """A generator ready for the engine, with what the HUD and bench report about it."""
 
     name: str
-    module: Generator
+    module: torch.nn.Module
     trained: bool
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def load_generator(name: str, models_dir: Path, seed: int = 0) -> LoadedGenerator:
-    """Load a generator model folder (CPU, fp32; the engine moves it to its device).
+    """Load a picture model (GAN or VAE) folder (CPU, fp32; the engine moves it).
 
     The shipped default GAN may be absent while it is being trained; then a generator of the
     same architecture with seeded random weights stands in, with a warning.
     """
     try:
-        folder = resolve(name, models_dir)
+        resolve(name, models_dir)
     except ModelError:
         if name != DEFAULT_GAN:
             raise
@@ -189,13 +262,5 @@ def load_generator(name: str, models_dir: Path, seed: int = 0) -> LoadedGenerato
         gen.update_w_avg()
         _calibrate_untrained(gen)
         return LoadedGenerator(f"{name} (untrained)", gen, trained=False)
-    meta = read_meta(folder)
-    kind = meta.get("kind")
-    if kind not in GENERATOR_KINDS:
-        raise ModelError(
-            f"{folder / 'model.toml'}: kind {kind!r} cannot render pictures "
-            f"(expected one of {', '.join(GENERATOR_KINDS)})"
-        )
-    gen = Generator(_config_from(GANConfig, meta.get("arch"), folder / "model.toml"))
-    load_state(gen, folder / "model.safetensors")
-    return LoadedGenerator(folder.name, gen.eval(), trained=True)
+    loaded = load_model(name, models_dir, GENERATOR_KINDS)
+    return LoadedGenerator(loaded.name, loaded.module, True, loaded.extra)

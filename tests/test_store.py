@@ -47,7 +47,7 @@ def test_wrong_kind_is_refused(saved):
     _, models = saved
     toml = models / "tiny" / "model.toml"
     toml.write_text(toml.read_text().replace('kind = "gan"', 'kind = "char-rnn"'))
-    with pytest.raises(ModelError, match="cannot render pictures"):
+    with pytest.raises(ModelError, match="cannot be used here"):
         load_generator("tiny", models)
 
 

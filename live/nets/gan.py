@@ -7,6 +7,10 @@ Modulation is done as "scale the input channels, convolve, rescale the output ch
 equals StyleGAN2's weight (de)modulation but needs no grouped convolution, so it is fast at
 batch 1 on a CPU. There are no per-pixel noise inputs: a live walk must not shimmer.
 
+The discriminator (training only) is StyleGAN2's residual design: 1x1 from-RGB, blocks of
+two 3x3 convs with a 2x average-pool downsample and a scaled residual, minibatch standard
+deviation, then a conv and two linear layers to one logit.
+
 Shapes: z ``(B, z_dim)``, w ``(B, w_dim)``, images ``(B, 3, R, R)`` roughly in [-1, 1].
 """
 
@@ -189,3 +193,69 @@ class Generator(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(samples, self.cfg.z_dim, generator=gen).to(self.w_avg.device)
         self.w_avg.copy_(self.mapping(z.to(self.const.dtype)).float().mean(0))
+
+
+class EqualConv(nn.Module):
+    """Plain convolution with equalised learning rate (discriminator)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
+        self.scale = 1.0 / math.sqrt(c_in * kernel * kernel)
+        self.padding = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+class DiscriminatorBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv0 = EqualConv(c_in, c_in)
+        self.conv1 = EqualConv(c_in, c_out)
+        self.skip = EqualConv(c_in, c_out, kernel=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.skip(F.avg_pool2d(x, 2))
+        x = F.leaky_relu(self.conv0(x), 0.2) * math.sqrt(2)
+        x = F.leaky_relu(self.conv1(F.avg_pool2d(x, 2)), 0.2) * math.sqrt(2)
+        return (x + skip) / math.sqrt(2)
+
+
+class Discriminator(nn.Module):
+    """image (B, 3, R, R) -> realness logit (B,)."""
+
+    def __init__(self, cfg: GANConfig = GANConfig(), mbstd_group: int = 4):
+        super().__init__()
+        self.cfg = cfg
+        ch = lambda res: min(cfg.d_channel_max, cfg.d_channel_base // res)  # noqa: E731
+        self.from_rgb = EqualConv(3, ch(cfg.resolution), kernel=1)
+        blocks = []
+        res = cfg.resolution
+        while res > 4:
+            blocks.append(DiscriminatorBlock(ch(res), ch(res // 2)))
+            res //= 2
+        self.blocks = nn.ModuleList(blocks)
+        self.mbstd_group = mbstd_group
+        c4 = ch(4)
+        self.conv = EqualConv(c4 + 1, c4)
+        self.fc = EqualLinear(c4 * 16, c4)
+        self.out = EqualLinear(c4, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(self.from_rgb(image), 0.2) * math.sqrt(2)
+        for block in self.blocks:
+            x = block(x)
+        # minibatch standard deviation: one feature map telling D how varied the batch is
+        b, c, h, w = x.shape
+        group = min(self.mbstd_group, b)
+        while b % group:
+            group -= 1
+        y = x.reshape(group, -1, c, h, w)
+        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        y = y.reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
+        x = torch.cat([x, y], dim=1)
+        x = F.leaky_relu(self.conv(x), 0.2) * math.sqrt(2)
+        x = F.leaky_relu(self.fc(x.flatten(1)), 0.2) * math.sqrt(2)
+        return self.out(x).squeeze(1)

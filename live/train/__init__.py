@@ -1,0 +1,1 @@
+"""Training: data loading (image folders, procedural art, text) and the training loops."""
