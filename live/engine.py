@@ -26,7 +26,7 @@ import torch
 from live.config import Config
 from live.control.keyboard import handle_events
 from live.device import DeviceChoice, synchronize
-from live.params import Bus, Controls, Registry
+from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
 from live.render.fx import FxChain
 from live.render.hud import Hud
@@ -135,14 +135,21 @@ class DecodeWorker:
 
 
 class _Decode(torch.nn.Module):
-    """``module.decode`` as a module's forward, for tracing (GAN and VAE alike)."""
+    """Decode with an offset along the model's PCA directions, as one traceable forward.
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    A GAN's directions live in w (after the mapping network), a VAE's in z.
+    """
+
+    def __init__(self, module: torch.nn.Module, offset_in_w: bool) -> None:
         super().__init__()
         self.module = module
+        self.offset_in_w = offset_in_w
 
-    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
-        return self.module.decode(z, truncation)
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor,
+                offset: torch.Tensor) -> torch.Tensor:
+        if self.offset_in_w:
+            return self.module.decode(z, truncation, offset)
+        return self.module.decode(z + offset, truncation)
 
 
 class Engine:
@@ -187,6 +194,18 @@ class Engine:
         self._z_host = torch.zeros(1, gen.latent_dim, pin_memory=device.type == "cuda")
         self._z = torch.zeros(1, gen.latent_dim, device=device, dtype=dtype)
         self._truncation = torch.ones((), device=device, dtype=dtype)
+        # PCA faders (walk.pc1..4): directions scaled by their spread, in w (GAN) or z (VAE)
+        self.offset_in_w = model.kind == "gan"
+        offset_dim = gen.cfg.w_dim if self.offset_in_w else gen.latent_dim
+        self._offset = torch.zeros(offset_dim, device=device, dtype=dtype)
+        self._directions: torch.Tensor | None = None
+        directions = model.extra.get("directions")
+        if directions is not None and directions.shape[-1] == offset_dim:
+            count = min(len(PC_PARAMS), len(directions))
+            spread = model.extra.get("direction_std", torch.ones(len(directions)))[:count]
+            self._directions = (directions[:count] * spread[:, None]).to(device, dtype)
+            self._pc_host = torch.zeros(count, pin_memory=device.type == "cuda")
+            self._pc = torch.zeros(count, device=device, dtype=dtype)
         self.traced = cfg.engine.compile == "on" or (
             cfg.engine.compile == "auto" and device.type == "cpu")
         self._decoder = self._build_decoder(self.traced)
@@ -231,7 +250,17 @@ class Engine:
     @torch.inference_mode()
     def _decode(self, truncation: float) -> torch.Tensor:
         self._truncation.fill_(truncation)
-        return self._decoder(self._z, self._truncation)
+        return self._decoder(self._z, self._truncation, self._offset)
+
+    @torch.inference_mode()
+    def _update_offset(self) -> None:
+        """offset = sum_i pc_i * spread_i * direction_i, for the model's PCA faders."""
+        if self._directions is None:
+            return
+        for i, name in enumerate(PC_PARAMS[: len(self._pc_host)]):
+            self._pc_host[i] = self.controls[name]
+        self._pc.copy_(self._pc_host, non_blocking=True)
+        torch.mv(self._directions.t(), self._pc, out=self._offset)
 
     @torch.inference_mode()
     def _build_decoder(self, trace: bool):
@@ -241,14 +270,15 @@ class Engine:
         so a decode worker and the main thread (fx, present) truly overlap; eager decoding
         takes the GIL between every op and stalls behind the present.
         """
+        decoder = _Decode(self.generator, self.offset_in_w)
         if not trace:
-            return self.generator.decode
+            return decoder
         with warnings.catch_warnings():
             # TorchScript is deprecated in favour of torch.compile, but it is what releases
             # the GIL for a whole decode today; see docs/performance.md
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(_Decode(self.generator), (self._z, self._truncation),
+            traced = torch.jit.trace(decoder, (self._z, self._truncation, self._offset),
                                      check_trace=False)
             return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
@@ -330,6 +360,7 @@ class Engine:
 
                 z = self.walk.step(dt, self.controls)
                 truncation = self.controls["walk.truncation"]
+                self._update_offset()
                 t2 = time.perf_counter()
                 stages[1] = (t2 - t1) * 1e3
 

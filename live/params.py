@@ -114,6 +114,7 @@ def _t(name, description, lo=0.0, hi=1.0):
 
 
 WALK_MODES = ("loop", "noise", "orbit")
+PC_PARAMS = ("walk.pc1", "walk.pc2", "walk.pc3", "walk.pc4")
 MIRROR_MODES = ("off", "horizontal", "vertical", "quad")
 
 REGISTRY: tuple[Param, ...] = (
@@ -130,6 +131,9 @@ REGISTRY: tuple[Param, ...] = (
     _f("walk.truncation", 0.8, 0.0, 1.5, "psi", 0.3,
        "pull toward the average latent: lower = safer, higher = wilder"),
     _f("walk.glide", 2.0, 0.0, 30.0, "s", 0.0, "glide time for cue recalls and mode changes"),
+    *(_f(name, 0.0, -3.0, 3.0, "sd", 0.3,
+         f"move along the model's principal direction {name[-1]} (in standard deviations; "
+         "models without stored directions ignore it)") for name in PC_PARAMS),
     _t("walk.reseed", "new keyframes and orbit plane, with a glide"),
     _f("tempo.bpm", 120.0, 20.0, 300.0, "bpm", 0.0, "tempo used by beat-based periods"),
     # cues

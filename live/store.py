@@ -242,6 +242,7 @@ class LoadedGenerator:
     module: torch.nn.Module
     trained: bool
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    kind: str = "gan"
 
 
 def load_generator(name: str, models_dir: Path, seed: int = 0) -> LoadedGenerator:
@@ -263,4 +264,4 @@ def load_generator(name: str, models_dir: Path, seed: int = 0) -> LoadedGenerato
         _calibrate_untrained(gen)
         return LoadedGenerator(f"{name} (untrained)", gen, trained=False)
     loaded = load_model(name, models_dir, GENERATOR_KINDS)
-    return LoadedGenerator(loaded.name, loaded.module, True, loaded.extra)
+    return LoadedGenerator(loaded.name, loaded.module, True, loaded.extra, loaded.kind)

@@ -133,3 +133,33 @@ def test_no_display_suggests_headless(driver):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert "--headless" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_pca_faders_move_the_picture(small_config, tmp_path):
+    import torch
+
+    from live.nets.gan import GANConfig, Generator
+    from live.store import save_model
+    from live.train.common import pca_directions
+
+    torch.manual_seed(0)
+    gen = Generator(GANConfig(z_dim=16, w_dim=32, mapping_layers=2, resolution=32,
+                              channel_base=128, channel_max=32)).eval()
+    gen.update_w_avg(256)
+    with torch.no_grad():
+        extra = pca_directions(gen.mapping(torch.randn(512, 16)), 8)
+    save_model(tmp_path / "tiny", "gan", gen, {"description": "test"}, extra)
+    scene, model, choice = _prepare(small_config, None, str(tmp_path / "tiny"))
+    assert model.extra["directions"].shape == (8, 32)
+    engine = Engine(small_config, model, choice, scene, headless=True)
+    engine.bus.set("walk.speed", 0.0)
+    engine.bus.set("walk.energy", 0.0)
+    engine.run(3)
+    still = engine.display.host.copy()
+    engine = Engine(small_config, model, choice, scene, headless=True)
+    for name, value in (("walk.speed", 0.0), ("walk.energy", 0.0), ("walk.pc1", 3.0)):
+        engine.bus.set(name, value)
+    engine.controls.jump()
+    engine.run(3)
+    moved = engine.display.host
+    assert np.abs(moved.astype(int) - still.astype(int)).mean() > 1

@@ -172,9 +172,13 @@ class Generator(nn.Module):
             x, rgb = block(x, rgb, w)
         return rgb
 
-    def forward(self, z: torch.Tensor, truncation: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """Images for latents ``z``; ``truncation`` (psi) pulls w toward ``w_avg``."""
+    def forward(self, z: torch.Tensor, truncation: float | torch.Tensor = 1.0,
+                w_offset: torch.Tensor | None = None) -> torch.Tensor:
+        """Images for latents ``z``; ``truncation`` (psi) pulls w toward ``w_avg``;
+        ``w_offset`` (w_dim,) moves every w, e.g. along stored PCA directions."""
         w = torch.lerp(self.w_avg.to(z.dtype), self.mapping(z), truncation)
+        if w_offset is not None:
+            w = w + w_offset
         return self.synthesis(w)
 
     decode = forward
