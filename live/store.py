@@ -168,10 +168,6 @@ def save_model(folder: Path, kind: str, module: torch.nn.Module, meta: dict[str,
     os.replace(tmp, folder / "model.toml")
 
 
-def save_generator(gen: Generator, folder: Path, meta: dict[str, Any]) -> None:
-    save_model(folder, "gan", gen, meta)
-
-
 def dump_toml(data: dict[str, Any]) -> str:
     """A small TOML writer for model.toml (scalars, lists and one level of tables)."""
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from live.nets.gan import GANConfig, Generator
-from live.store import ModelError, list_models, load_generator, resolve, save_generator
+from live.store import ModelError, list_models, load_generator, resolve, save_model
 
 TINY = GANConfig(z_dim=16, w_dim=32, mapping_layers=2, resolution=16, channel_base=64,
                  channel_max=16)
@@ -13,7 +13,7 @@ def saved(tmp_path):
     torch.manual_seed(0)
     gen = Generator(TINY).eval()
     gen.update_w_avg(64)
-    save_generator(gen, tmp_path / "tiny", {"description": "a tiny test generator"})
+    save_model(tmp_path / "tiny", "gan", gen, {"description": "a tiny test generator"})
     return gen, tmp_path
 
 
@@ -64,3 +64,31 @@ def test_missing_default_gan_stands_in_with_untrained_weights(tmp_path):
         image = loaded.module(torch.randn(4, loaded.module.latent_dim), 0.8)
     assert image.shape[-1] == loaded.module.resolution
     assert 0.2 < float(image.std()) < 1.0  # spans the picture without clipping flat
+
+
+def test_extra_tensors_round_trip_and_nan_is_refused(tmp_path):
+    gen = Generator(TINY).eval()
+    directions = torch.nn.functional.normalize(torch.randn(4, TINY.w_dim), dim=1)
+    save_model(tmp_path / "pca", "gan", gen, {}, {"directions": directions})
+    loaded = load_generator("pca", tmp_path)
+    assert torch.equal(loaded.extra["directions"], directions) and loaded.kind == "gan"
+    save_model(tmp_path / "nan", "gan", gen, {}, {"directions": directions * float("nan")})
+    with pytest.raises(ModelError, match="NaN"):
+        load_generator("nan", tmp_path)
+
+
+def test_an_interrupted_save_leaves_the_previous_folder_loadable(saved, monkeypatch):
+    import live.store as store
+
+    gen, models = saved
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "save_file", crash)
+    with pytest.raises(OSError):
+        save_model(models / "tiny", "gan", Generator(TINY), {"description": "new"})
+    loaded = load_generator("tiny", models)
+    z = torch.randn(1, TINY.z_dim)
+    with torch.no_grad():
+        assert torch.equal(gen(z), loaded.module(z))
