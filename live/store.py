@@ -178,7 +178,11 @@ def dump_toml(data: dict[str, Any]) -> str:
             return repr(v)
         if isinstance(v, list | tuple):
             return "[" + ", ".join(scalar(x) for x in v) + "]"
-        text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        text = "".join(
+            "\\\\" if c == "\\" else '\\"' if c == '"'
+            else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
+            for c in str(v)
+        )
         return f'"{text}"'
 
     lines = [f"{k} = {scalar(v)}" for k, v in data.items() if not isinstance(v, dict)]

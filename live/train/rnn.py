@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from live.nets.char_rnn import CELLS, CharRNN, CharRNNConfig, State
+from live.store import dump_toml, save_model
 from live.train.common import (
     Dist,
     Progress,
@@ -223,8 +224,21 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
                                                                                    progress)))
 
 
+def _check_storable(vocab: str, text_path: Path) -> None:
+    """Fail before training, not after it, when model.toml could not hold the vocabulary."""
+    try:
+        if tomllib.loads(dump_toml({"vocab": vocab}))["vocab"] == vocab:
+            return
+    except tomllib.TOMLDecodeError:
+        pass
+    odd = "".join(ch for ch in vocab if ord(ch) < 32 and ch != "\n")
+    raise ValueError(f"{text_path}: characters {odd!r} cannot be stored in model.toml yet; "
+                     "convert the line endings / remove control characters first")
+
+
 def _config(args: argparse.Namespace, vocab: str, checkpoint: Path) -> CharRNNConfig:
     if not args.resume:
+        _check_storable(vocab, args.text)
         return CharRNNConfig(vocab=vocab, cell=args.cell, hidden=args.hidden,
                              layers=args.layers, dropout=args.dropout, embedding=args.embedding)
     sidecar = checkpoint.with_suffix(".toml")
@@ -350,8 +364,6 @@ def _train(args: argparse.Namespace, dist: Dist) -> int:
 
 def _finish(args: argparse.Namespace, model: CharRNN, corpus, history: dict[str, list],
             dist: Dist, started: float) -> None:
-    from live.store import save_model
-
     model = model.cpu().eval()
     log.info("scoring the validation text as one stream...")
     with torch_threads(1):  # one stream: per-character products too small to share
