@@ -231,7 +231,10 @@ def setup_distributed(device_request: str = "auto") -> Dist:
 
 
 def cleanup_distributed(dist: Dist) -> None:
+    """Leave the process group together: every rank waits until rank 0 has written its files,
+    so no rank tears its connections down under another that is still using them."""
     if dist.enabled and torch.distributed.is_initialized():
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
