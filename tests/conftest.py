@@ -15,6 +15,15 @@ import pytest  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (torchrun rendezvous)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def bus_and_controls(**values):
     """A bus and settled controls with ``values`` set (``walk__speed=2`` sets walk.speed)."""
     from live.params import Bus, Controls, Registry

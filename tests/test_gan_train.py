@@ -1,7 +1,6 @@
 """GAN training end to end on tiny data: losses, checkpoints, resume, DDP, folder, sample."""
 
 import os
-import socket
 import subprocess
 import sys
 import tomllib
@@ -14,6 +13,7 @@ import torch
 from live.cli import main
 from live.store import load_model
 from live.train.procedural import composition
+from tests.conftest import free_port
 
 TINY = ["--size", "16", "--batch", "8", "--channel-base", "64", "--channel-max", "32",
         "--z-dim", "16", "--w-dim", "32"]
@@ -77,11 +77,6 @@ def test_sample_and_eval(pictures, tmp_path, capsys):
     assert main(["eval", str(out), "--json", "--images", str(pictures)]) == 0
     assert '"diversity_ratio"' in capsys.readouterr().out
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_process_gloo_run_completes_and_only_rank_0_writes(pictures, tmp_path):

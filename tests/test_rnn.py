@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tomllib
@@ -20,6 +19,7 @@ from live.nets.char_rnn import CharRNN, CharRNNConfig
 from live.store import ModelError, load_model, save_model
 from live.train import rnn
 from live.train.text import build_vocab, decode, encode, load_corpus, read_text, split
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
@@ -231,18 +231,13 @@ def test_sample_command_writes_seeded_text(tmp_path: Path):
     assert len(outputs[0]) == 120 and outputs[0] == outputs[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_two_process_ddp_run_on_gloo_completes(text_file: Path, tmp_path: Path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         f"--master_port={_free_port()}", "-m", "live", "train", "rnn", "--text",
+         f"--master_port={free_port()}", "-m", "live", "train", "rnn", "--text",
          str(text_file), "--out", str(out), "--steps", "3", "--hidden", "16", "--embedding",
          "8", "--batch", "2", "--seq-len", "16", "--eval-every", "3", "--sample-chars", "20",
          "--device", "cpu"],

@@ -1,6 +1,5 @@
 """The VAE: network, training (single process, resume, DDP), model folder, sample, eval, engine."""
 
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ from live.nets.vae import VAE, VAEConfig, kl_divergence
 from live.store import ModelError, load_model, save_model
 from live.train.procedural import composition, generate
 from live.train.vae import fit_prior, reconstruction_loss
+from tests.conftest import free_port
 
 TINY = VAEConfig(latent_dim=8, resolution=16, channel_base=128, channel_max=32,
                  enc_channel_base=128, enc_channel_max=32)
@@ -202,16 +202,11 @@ def test_resume_without_checkpoint_is_an_error(pictures, tmp_path):
         main(train_args(pictures, tmp_path / "new", 2, "--resume"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_two_process_ddp_run_completes_and_only_rank0_writes(pictures, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-               f"--master_port={_free_port()}", "-m", "live",
+               f"--master_port={free_port()}", "-m", "live",
                *train_args(pictures, out, 2, "--device", "cpu")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
