@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     history: dict[str, list] = {"loss_d": [], "loss_g": [], "val_gap": []}
     commands = [training_command()]
     step = 0
+    earlier_seconds = 0.0  # training time of the runs this one resumes
     if args.resume:
         if not checkpoint.exists():
             raise SystemExit(f"live: --resume: no checkpoint at {checkpoint}")
@@ -131,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                                {"opt_g": opt_g, "opt_d": opt_d})
         step = int(meta["step"])
         commands = [*meta.get("commands", []), *commands]
+        earlier_seconds = float(meta.get("seconds", 0.0))
         history = {k: [tuple(p) for p in v] for k, v in meta.get("history", {}).items()}
         history.setdefault("val_gap", [])
         log.info("resumed from %s at step %d", checkpoint, step)
@@ -183,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             save_checkpoint(checkpoint, {"g": gen, "d": disc, "ema": ema},
                             {"opt_g": opt_g, "opt_d": opt_d},
                             {"step": step, "commands": commands,
+                             "seconds": earlier_seconds + time.perf_counter() - started,
                              "history": {k: [list(p) for p in v] for k, v in history.items()}})
         if dist.is_main and (step % args.sample_every == 0 or step == args.steps):
             write_image_grid(args.out / "samples.png",
@@ -191,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
 
     if dist.is_main:
         finish(args, ema, data, train_idx, val_idx, history, commands, step,
-               time.perf_counter() - started, dist.world_size, device)
+               earlier_seconds + time.perf_counter() - started, dist.world_size, device)
     cleanup_distributed(dist)
     return 0
 
