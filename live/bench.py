@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from live.config import Config
-from live.device import DeviceChoice, synchronize
+from live.device import DeviceChoice, synchronize, torch_threads
 from live.engine import STAGES, Engine, percentile
 from live.scenes import Scene
 from live.store import LoadedGenerator
@@ -109,10 +109,8 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     # pipeline gives the decode fewer cores than the machine has
     bare_all = bare
     if engine.pipelined:
-        main_threads = torch.get_num_threads()
-        torch.set_num_threads(os.cpu_count() or 1)
-        bare_all = bare_decode_ms(engine, min(frames, 300))
-        torch.set_num_threads(main_threads)
+        with torch_threads(os.cpu_count() or 1):
+            bare_all = bare_decode_ms(engine, min(frames, 300))
 
     log = engine.frames
     frame_ms = log.chronological(log.frame_ms)[SKIP_FRAMES:]

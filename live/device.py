@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +66,17 @@ def pick_device(requested: str = "auto", precision: str = "auto", threads: int =
     half = device.type != "cpu" and precision in ("auto", "fp16")
     dtype = torch.float16 if half else torch.float32
     return DeviceChoice(device, dtype, channels_last=True)
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block on ``threads`` torch CPU threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def synchronize(device: torch.device) -> None:

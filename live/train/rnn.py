@@ -25,8 +25,6 @@ import logging
 import math
 import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from live.device import torch_threads
 from live.nets.char_rnn import CELLS, CharRNN, CharRNNConfig, State
 from live.store import dump_toml, save_model
 from live.train.common import (
@@ -201,17 +200,6 @@ def sampling_speed(model: CharRNN, chars: int = 2000, repeats: int = 3,
             sampler.generate(chars)
             rates.append(chars / (time.perf_counter() - started))
     return sorted(rates)[len(rates) // 2]
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block on ``threads`` torch CPU threads (batch-1 recurrences: use 1)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------- training

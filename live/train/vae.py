@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from live.device import torch_threads
 from live.nets.vae import VAE, VAEConfig, decoder_parameters, kl_divergence
 from live.store import LoadedModel, save_model
 from live.train.common import (
@@ -221,18 +222,13 @@ def decode_ms(vae: VAE, repeats: int = 200) -> float:
     model.load_state_dict(vae.state_dict())
     model = model.eval().to(memory_format=torch.channels_last).bake()
     u, truncation = torch.randn(1, model.latent_dim), torch.tensor(0.8)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
     times = []
-    try:
-        with torch.inference_mode():
-            for i in range(repeats + 20):
-                start = time.perf_counter()
-                model.decode(u, truncation)
-                if i >= 20:
-                    times.append((time.perf_counter() - start) * 1e3)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(os.cpu_count() or 1), torch.inference_mode():
+        for i in range(repeats + 20):
+            start = time.perf_counter()
+            model.decode(u, truncation)
+            if i >= 20:
+                times.append((time.perf_counter() - start) * 1e3)
     return sorted(times)[len(times) // 2]
 
 
