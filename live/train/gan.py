@@ -22,7 +22,6 @@ import logging
 import math
 import time
 from datetime import date
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +40,7 @@ from live.train.common import (
     write_image_grid,
     write_loss_curve,
 )
-from live.train.images import ImageFolder
+from live.train.images import ImageFolder, add_picture_arguments
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,7 @@ PCA_DIRECTIONS = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", type=Path, required=True, help="folder of png/jpg/webp")
-    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument("--size", type=int, default=128, help="resolution (power of two)")
-    parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=16, help="batch per process")
+    add_picture_arguments(parser, steps=5000)
     parser.add_argument("--lr", type=float, default=0.002)
     parser.add_argument("--r1-gamma", type=float, default=0.5)
     parser.add_argument("--r1-every", type=int, default=16)
@@ -65,14 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--w-dim", type=int, default=256)
     parser.add_argument("--channel-base", type=int, default=1024)
     parser.add_argument("--channel-max", type=int, default=256)
-    parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--sample-every", type=int, default=250)
-    parser.add_argument("--limit", type=int, default=None, help="use at most N pictures")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("--description", default="", help="one line for model.toml")
 
 
 def r1_penalty(disc: Discriminator, real: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ cropped to a square and resized to ``size`` with antialiased resampling.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from pathlib import Path
@@ -50,6 +51,21 @@ def load_picture(path: Path, size: int) -> np.ndarray:
     image = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
                                             antialias=True, align_corners=False)
     return image[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def add_picture_arguments(parser: argparse.ArgumentParser, steps: int) -> None:
+    """The options every trainer on an image folder takes (``live train gan|vae``)."""
+    parser.add_argument("--images", type=Path, required=True, help="folder of png/jpg/webp")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--size", type=int, default=128, help="resolution (power of two)")
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch", type=int, default=16, help="batch per process")
+    parser.add_argument("--val-fraction", type=float, default=0.05)
+    parser.add_argument("--limit", type=int, default=None, help="use at most N pictures")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--description", default="", help="one line for model.toml")
 
 
 class ImageFolder(torch.utils.data.Dataset):

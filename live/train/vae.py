@@ -26,7 +26,6 @@ import math
 import os
 import time
 from datetime import date
-from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -45,7 +44,7 @@ from live.train.common import (
     write_image_grid,
     write_loss_curve,
 )
-from live.train.images import ImageFolder
+from live.train.images import ImageFolder, add_picture_arguments
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +59,7 @@ PROGRESS_FIT = 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", type=Path, required=True, help="folder of png/jpg/webp")
-    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument("--size", type=int, default=128, help="resolution (power of two)")
-    parser.add_argument("--steps", type=int, default=10000)
-    parser.add_argument("--batch", type=int, default=16, help="batch per process")
+    add_picture_arguments(parser, steps=10000)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--beta", type=float, default=VAEConfig.beta,
                         help="KL weight (Laplace scale of the pixel likelihood)")
@@ -75,16 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decoder channels at resolution r: min(max, base / r)")
     parser.add_argument("--channel-max", type=int, default=VAEConfig.channel_max)
     parser.add_argument("--enc-channel-base", type=int, default=VAEConfig.enc_channel_base)
-    parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument("--checkpoint-every", type=int, default=500,
                         help="steps between checkpoints, validation and samples.png")
-    parser.add_argument("--limit", type=int, default=None, help="use at most N pictures")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads per process (0 = torch's default: all cores)")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("--description", default="", help="one line for model.toml")
 
 
 # ---------------------------------------------------------------------------- losses
