@@ -67,16 +67,39 @@ class RecordConfig:
     queue_frames: int = 8
 
 
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8", "::1/128",  # this machine
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",  # private IPv4 (RFC 1918)
+    "169.254.0.0/16", "fc00::/7", "fe80::/10",  # link-local, unique-local IPv6
+)
+
+
 @dataclass(frozen=True)
 class OscConfig:
+    enabled: bool = True
     host: str = "0.0.0.0"
     port: int = 8000
     feedback_port: int = 9000
+    feedback_targets: tuple[str, ...] = ()
+    feedback_hz: float = 30.0
+    client_timeout_s: float = 300.0
+    allow: tuple[str, ...] = PRIVATE_NETWORKS
+    max_string: int = 256
 
 
 @dataclass(frozen=True)
 class OscQueryConfig:
+    enabled: bool = True
     port: int = 8001
+    zeroconf: bool = True
+
+
+@dataclass(frozen=True)
+class MidiConfig:
+    enabled: bool = True
+    device: str = ""
+    maps: tuple[str, ...] = ()
+    pickup: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,7 @@ class Config:
     osc: OscConfig = field(default_factory=OscConfig)
     oscquery: OscQueryConfig = field(default_factory=OscQueryConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    midi: MidiConfig = field(default_factory=MidiConfig)
     source: str = "<defaults>"
     """Where this config came from (a file path), for messages; not a TOML key."""
 
@@ -121,6 +145,8 @@ def _type_name(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin is tuple:
         args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0])}s"
         return f"a list of {len(args)} {_type_name(args[0])}s"
     return {bool: "bool", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
 
@@ -134,6 +160,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return value
     if origin is tuple:
         args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+            return tuple(_coerce(v, args[0], where) for v in value)
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))

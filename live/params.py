@@ -45,6 +45,8 @@ class Param:
     smooth_s: float = 0.0
     description: str = ""
     choices: tuple[str, ...] = ()
+    text: bool = False
+    """A trigger whose argument is a string (a scene name, words to prime the text with)."""
 
     @property
     def address(self) -> str:
@@ -113,6 +115,15 @@ def _t(name, description, lo=0.0, hi=1.0):
     return Param(name, "trigger", 0.0, lo, hi, "", 0.0, description)
 
 
+def _s(name, description):
+    """A trigger that carries a string."""
+    return Param(name, "trigger", 0.0, 0.0, 1.0, "", 0.0, description, text=True)
+
+
+MAX_TEXT = 256
+"""Longest string a trigger carries; longer ones are cut (and counted by the OSC server)."""
+
+
 WALK_MODES = ("loop", "noise", "orbit")
 PC_PARAMS = ("walk.pc1", "walk.pc2", "walk.pc3", "walk.pc4")
 MIRROR_MODES = ("off", "horizontal", "vertical", "quad")
@@ -136,6 +147,7 @@ REGISTRY: tuple[Param, ...] = (
          "models without stored directions ignore it)") for name in PC_PARAMS),
     _t("walk.reseed", "new keyframes and orbit plane, with a glide"),
     _f("tempo.bpm", 120.0, 20.0, 300.0, "bpm", 0.0, "tempo used by beat-based periods"),
+    _t("tempo.tap", "tap tempo: tap on the beat; from the second tap the tempo follows"),
     # cues
     _t("cue.store", "store the current latent in a cue slot (argument: slot 0-15)", 0, 15),
     _t("cue.recall", "glide to a stored cue and hold there (argument: slot 0-15)", 0, 15),
@@ -159,7 +171,19 @@ REGISTRY: tuple[Param, ...] = (
     _f("fx.flash_decay", 0.25, 0.02, 4.0, "s", 0.0, "how fast a flash fades"),
     _f("fx.crossfade", 0.4, 0.0, 10.0, "s", 0.0,
        "crossfade time when a switch (mirror, kaleido, model) would otherwise cut"),
+    # scenes
+    _t("scene.next", "switch to the next scene in the scenes folder (alphabetical)"),
+    _t("scene.prev", "switch to the previous scene"),
+    _s("scene.go", "switch to a scene by name (a string) or by number (0 = first)"),
+    # text layer
+    _s("text.prime", "continue the live text from these words"),
+    _t("text.reset", "forget the text so far and start afresh"),
+    # MIDI
+    _s("midi.learn", "arm MIDI learn for this parameter (\"\" = the last one changed, "
+                     "\"off\" = cancel); the next control moved is mapped to it"),
     # show
+    _b("show.record", False, "record the output to an mp4 in the recordings folder (1 = start, "
+                             "0 = stop)"),
     _t("show.snapshot", "write a PNG of the output to the snapshots folder"),
     _t("show.hud", "toggle the heads-up display"),
     _t("show.fullscreen", "toggle fullscreen"),
@@ -198,6 +222,7 @@ class TriggerEvent:
     name: str
     arg: float
     stamp_ns: int
+    text: str = ""
 
 
 class Bus:
@@ -226,7 +251,10 @@ class Bus:
         """
         param = self.registry[name]
         if param.kind == "trigger":
-            self.trigger(name, value if not isinstance(value, str) else 1.0, stamp_ns)
+            if isinstance(value, str):
+                self.trigger(name, 1.0, stamp_ns, text=value)
+            else:
+                self.trigger(name, value, stamp_ns)
             return 1.0
         try:
             number = param.clamp(value)
@@ -242,18 +270,23 @@ class Bus:
                 self._newest_stamp_ns = stamp
         return number
 
-    def trigger(self, name: str, arg: float = 1.0, stamp_ns: int | None = None) -> bool:
-        """Queue a one-shot event; returns False (and counts it) when the queue is full."""
+    def trigger(self, name: str, arg: float = 1.0, stamp_ns: int | None = None,
+                text: str = "") -> bool:
+        """Queue a one-shot event; returns False (and counts it) when the queue is full.
+
+        ``text`` (cut to ``MAX_TEXT`` characters) is for triggers that carry a string.
+        """
         param = self.registry[name]
         if param.kind != "trigger":
             raise ValueError(f"{name} is a {param.kind} parameter, not a trigger")
         number = min(max(_finite(name, arg), param.lo), param.hi)
+        text = text[:MAX_TEXT]
         stamp = time.perf_counter_ns() if stamp_ns is None else stamp_ns
         with self._lock:
             if len(self._triggers) >= self._capacity:
                 self.dropped_triggers += 1
                 return False
-            self._triggers.append(TriggerEvent(name, number, stamp))
+            self._triggers.append(TriggerEvent(name, number, stamp, text))
             if stamp > self._newest_stamp_ns:
                 self._newest_stamp_ns = stamp
         return True
@@ -261,6 +294,18 @@ class Bus:
     def get(self, name: str) -> float:
         """The newest published (unsmoothed) value, for feedback and tests."""
         return float(self._values[self.registry.index[name]])
+
+    def snapshot(self, out: np.ndarray) -> None:
+        """Copy every published value into ``out`` (feedback, OSCQuery): one short lock."""
+        with self._lock:
+            np.copyto(out, self._values)
+
+    def last_changed(self) -> str | None:
+        """The parameter set most recently (MIDI learn of "the last one touched")."""
+        with self._lock:
+            if not self._stamps.any():
+                return None
+            return self.registry.params[int(np.argmax(self._stamps))].name
 
     def drain(self, into: Controls) -> None:
         """Copy the newest values and pending triggers into ``into`` (engine thread only)."""
