@@ -53,6 +53,24 @@ class Param:
         """The OSC address: ``walk.speed`` -> ``/live/walk/speed``."""
         return "/live/" + self.name.replace(".", "/")
 
+    @property
+    def norm_address(self) -> str:
+        """The 0-1 twin of the address: ``walk.speed`` -> ``/live/norm/walk/speed``.
+
+        A fader with TouchOSC's default 0-1 range sent here covers the whole native range.
+        """
+        return "/live/norm/" + self.name.replace(".", "/")
+
+    def from_norm(self, x: float) -> float:
+        """Map 0-1 onto the native range (enums and ints round to a step); clamped."""
+        x = min(max(_finite(self.name, x), 0.0), 1.0)
+        return self.lo + x * (self.hi - self.lo)
+
+    def to_norm(self, value: float) -> float:
+        """The slot value as 0-1 of the native range (for feedback to 0-1 faders)."""
+        span = self.hi - self.lo
+        return 0.0 if span == 0 else min(max((value - self.lo) / span, 0.0), 1.0)
+
     def default_number(self) -> float:
         """The default as the float stored in a slot (enum: index of the choice)."""
         if self.kind == "enum":
