@@ -145,6 +145,7 @@ def _prepare(cfg: config_mod.Config, scene_name: str | None, model_name: str | N
 def cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from live.control.surface import ControlSurface
     from live.engine import Engine
     from live.render.display import DisplayError
 
@@ -175,7 +176,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
                  scene.name, "x".join(map(str, engine.display.output_size)))
-        shown = engine.run(args.frames)
+        surface = ControlSurface(cfg, engine)
+        surface.start()
+        try:
+            shown = engine.run(args.frames)
+        finally:
+            surface.close()
         log.info("stopped after %d frames", shown)
     finally:
         for sig, handler in previous.items():

@@ -25,6 +25,7 @@ import torch
 
 from live.config import Config
 from live.control.keyboard import handle_events
+from live.control.tempo import TapTempo
 from live.device import DeviceChoice, synchronize
 from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
@@ -211,13 +212,20 @@ class Engine:
         self._decoder = self._build_decoder(self.traced)
 
         self.recorder: Recorder | None = None
+        self._pending_recorder: Recorder | None = None
+        self._recorder_threads: list[threading.Thread] = []
+        self.recording_error = ""
         if record is not None:
-            self.recorder = Recorder(
-                record, canvas, cfg.record.fps,
-                output_size=output if cfg.record.size == "output" else None,
-                codec=cfg.record.codec, quality=cfg.record.quality,
-                queue_frames=cfg.record.queue_frames, drop_when_behind=fixed_dt is None,
-            )
+            self.recorder = self._new_recorder(record)
+            self.bus.set("show.record", True)
+        self._recording = record is not None
+        self.listeners: list = []
+        """Objects with ``handle(event)`` that get every trigger the engine does not handle
+        itself (scene switches, MIDI learn, the text layer); called on this thread, so they
+        must only queue or store."""
+        self.tap_tempo = TapTempo()
+        self.status_lines: list = []
+        """Callables returning an extra HUD line (OSC, MIDI), each cheap to call."""
         pipeline = cfg.engine.pipeline
         # "auto" is off: on this project's 2-core reference CPU the sequential loop gives
         # more fps and less latency than the pipeline (docs/performance.md)
@@ -242,6 +250,54 @@ class Engine:
         self.apply_scene(scene)
 
     # ------------------------------------------------------------------ set-up
+    def _new_recorder(self, path: Path) -> Recorder:
+        output = self.display.output_size
+        return Recorder(
+            path, self.fx.canvas_size, self.cfg.record.fps,
+            output_size=output if self.cfg.record.size == "output" else None,
+            codec=self.cfg.record.codec, quality=self.cfg.record.quality,
+            queue_frames=self.cfg.record.queue_frames,
+            drop_when_behind=self.fixed_dt is None,
+        )
+
+    def _follow_record_switch(self) -> None:
+        """``show.record`` turned on or off: start or finish a recording off this thread."""
+        if self._pending_recorder is not None:
+            self.recorder, self._pending_recorder = self._pending_recorder, None
+        wanted = self.controls["show.record"] >= 0.5
+        if wanted == self._recording:
+            return
+        self._recording = wanted
+        if wanted:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = self.cfg.path("recordings") / f"live-{stamp}.mp4"
+            thread = threading.Thread(target=self._open_recorder, args=(path,),
+                                      name="recorder-open", daemon=True)
+        else:
+            recorder, self.recorder = self.recorder, None
+            if recorder is None:
+                return
+            thread = threading.Thread(target=recorder.close, name="recorder-close",
+                                      daemon=True)
+            log.info("recording stopped: %s", recorder.path)
+        thread.start()
+        self._recorder_threads = [t for t in self._recorder_threads if t.is_alive()]
+        self._recorder_threads.append(thread)
+
+    def _open_recorder(self, path: Path) -> None:
+        try:
+            recorder = self._new_recorder(path)
+        except Exception as exc:  # no ffmpeg, no disk: the show goes on
+            self.recording_error = str(exc)
+            log.error("recording could not start: %s", exc)
+            self.bus.set("show.record", False)
+            return
+        log.info("recording to %s", path)
+        if self._recording:
+            self._pending_recorder = recorder
+        else:  # switched off again while ffmpeg was starting
+            recorder.close()
+
     def apply_scene(self, scene: Scene) -> None:
         for name, value in scene.values.items():
             self.bus.set(name, value)
@@ -317,6 +373,17 @@ class Engine:
                 self.snapshot()
             elif name == "show.quit":
                 self.stop.set()
+            elif name == "tempo.tap":
+                bpm = self.tap_tempo.tap(event.stamp_ns / 1e9)
+                if bpm is not None:
+                    self.bus.set("tempo.bpm", bpm)
+            else:
+                for listener in self.listeners:
+                    try:
+                        listener.handle(event)
+                    except Exception:  # a control add-on must not stop the show
+                        log.exception("trigger %s failed in %s", name,
+                                      type(listener).__name__)
 
     def snapshot(self) -> None:
         """Capture the output at the next present; it is written by ``_write_snapshot``."""
@@ -354,6 +421,7 @@ class Engine:
                 self.bus.drain(self.controls)
                 self.controls.step(dt)
                 self._handle_triggers()
+                self._follow_record_switch()
                 stamp = self.controls.newest_stamp_ns
                 t1 = time.perf_counter()
                 stages[0] = (t1 - t0) * 1e3
@@ -428,18 +496,27 @@ class Engine:
         frame_ms = float(np.median(recent)) if n else 0.0
         latency = self.last_control_to_photon_ms
         held = "" if self.walk.held_cue is None else f" (cue {self.walk.held_cue + 1})"
+        recording = "   REC" if self.recorder is not None else ""
+        extra = [line() for line in self.status_lines]
         return [
             f"{1000 / frame_ms if frame_ms else 0:5.1f} fps   frame {frame_ms:5.2f} ms   "
             f"decode {float(np.median(stages[:, 2])):5.2f} ms   "
             f"control->photon {latency:5.1f} ms",
             f"device {self.choice.label}   model {self.model_name}   scene {self.scene.name}",
-            f"walk {self.walk.mode}{held}   speed {self.controls['walk.speed']:.2f}",
+            f"walk {self.walk.mode}{held}   speed {self.controls['walk.speed']:.2f}   "
+            f"bpm {self.controls['tempo.bpm']:.1f}{recording}",
+            *[line for line in extra if line],
         ]
 
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+        for thread in self._recorder_threads:
+            thread.join(timeout=10.0)
+        if self._pending_recorder is not None:
+            self._pending_recorder.close()
+            self._pending_recorder = None
         if self.recorder is not None:
             self.recorder.close()
         for thread in self._snapshot_threads:

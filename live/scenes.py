@@ -18,6 +18,7 @@ Every key is checked against the parameter registry; an error names ``file:line`
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from live.params import Registry
+
+log = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS = ("model", "description")
 
@@ -41,6 +44,8 @@ class Scene:
     description: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     """Registry parameter name -> base value."""
+    midi_maps: tuple[str, ...] = ()
+    """MIDI maps of this scene (``[midi] maps = [...]``), checked when the mapper loads them."""
 
 
 def list_scenes(scenes_dir: Path) -> list[str]:
@@ -72,6 +77,7 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
         raise SceneError(f"{path}:{match.group(1) if match else 1}: invalid TOML: {exc}") from None
     values: dict[str, Any] = {}
     top: dict[str, str] = {}
+    midi_maps: tuple[str, ...] = ()
     for key, value in raw.items():
         if not isinstance(value, dict):
             if key not in TOP_LEVEL_KEYS:
@@ -80,6 +86,16 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
             if not isinstance(value, str):
                 raise SceneError(f"{path}:{_line_of(text, None, key)}: {key} must be a string")
             top[key] = value
+            continue
+        if key == "midi":
+            maps = value.get("maps", [])
+            extra = sorted(set(value) - {"maps"})
+            where = f"{path}:{_line_of(text, key, extra[0] if extra else 'maps')}"
+            if extra:
+                raise SceneError(f"{where}: unknown key midi.{extra[0]} (known: maps)")
+            if not isinstance(maps, list) or not all(isinstance(m, str) for m in maps):
+                raise SceneError(f"{where}: midi.maps must be a list of strings")
+            midi_maps = tuple(maps)
             continue
         for sub, sub_value in value.items():
             name = f"{key}.{sub}"
@@ -97,7 +113,7 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
                 raise SceneError(f"{where}: {exc}") from None
             values[name] = sub_value
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
-                 values)
+                 values, midi_maps)
 
 
 def load_scene(name: str, scenes_dir: Path, registry: Registry) -> Scene:
@@ -113,3 +129,107 @@ def load_scene(name: str, scenes_dir: Path, registry: Registry) -> Scene:
     except (OSError, UnicodeDecodeError) as exc:
         raise SceneError(f"{path}:1: cannot read: {exc}") from None
     return parse_scene(text, path, registry)
+
+
+SCENE_TRIGGERS = ("scene.next", "scene.prev", "scene.go")
+KEEP_ON_SWITCH = ("show.", "tempo.", "midi.")
+"""Parameter prefixes a scene switch leaves alone (recording, tempo, learn state)."""
+
+
+class SceneDeck:
+    """Switches scenes from triggers, on a worker thread, so the render loop never reads files.
+
+    ``scene.next`` / ``scene.prev`` step through the scene files in alphabetical order;
+    ``scene.go`` takes a name or a number. Only names of files that exist in the scenes folder
+    are accepted, so a message can never point the loader anywhere else (no paths, no ``..``).
+    A switch publishes the scene's values to the bus (parameters the scene leaves out return to
+    their defaults, except ``show.*``, ``tempo.*`` and ``midi.*``); float parameters then glide
+    there with their smoothing. A scene that fails to load leaves the current one running and
+    its ``file:line`` error is logged and kept in ``last_error``.
+    """
+
+    def __init__(self, scenes_dir: Path, bus, current: Scene, model: str = "",
+                 on_switch=None) -> None:
+        import queue
+        import threading
+
+        self.scenes_dir = scenes_dir
+        self.bus = bus
+        self.registry = bus.registry
+        self.current = current
+        self.model = model or current.model
+        self.on_switch = on_switch
+        self.last_error = ""
+        self.dropped = 0
+        self._requests: queue.Queue = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="scenes", daemon=True)
+        self._thread.start()
+
+    def handle(self, event) -> None:
+        """Engine thread: queue a switch (never blocks; a full queue drops and counts)."""
+        if event.name not in SCENE_TRIGGERS:
+            return
+        try:
+            self._requests.put_nowait((event.name, event.text))
+        except Exception:
+            self.dropped += 1
+
+    def close(self) -> None:
+        try:
+            self._requests.put_nowait(None)
+        except Exception:
+            pass
+        self._thread.join(timeout=2.0)
+
+    def target(self, kind: str, text: str) -> str:
+        """The scene name a request points at; ``SceneError`` when there is none."""
+        names = list_scenes(self.scenes_dir)
+        if not names:
+            raise SceneError(f"no scene files in {self.scenes_dir}")
+        here = names.index(self.current.name) if self.current.name in names else -1
+        if kind == "scene.next":
+            return names[(here + 1) % len(names)]
+        if kind == "scene.prev":
+            return names[(here - 1) % len(names)] if here >= 0 else names[-1]
+        text = text.strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if not 0 <= index < len(names):
+                raise SceneError(f"scene number {index} out of range (0-{len(names) - 1})")
+            return names[index]
+        if text not in names:
+            shown = text if len(text) <= 64 else text[:64] + "..."
+            raise SceneError(f"unknown scene {shown!r} (known: {', '.join(names)})")
+        return text
+
+    def switch(self, name: str) -> Scene:
+        """Load ``name`` and publish its values (worker thread, or tests)."""
+        scene = load_scene(name, self.scenes_dir, self.registry)
+        if scene.model != self.model:
+            log.warning("scene %s uses model %s; this show runs %s and switching models "
+                        "while running is not supported yet: its values apply to %s",
+                        scene.name, scene.model, self.model, self.model)
+        for param in self.registry:
+            if param.kind == "trigger" or param.name.startswith(KEEP_ON_SWITCH):
+                continue
+            self.bus.set(param.name, scene.values.get(param.name, param.default))
+        self.current = scene
+        self.last_error = ""
+        log.info("scene: %s", scene.name)
+        if self.on_switch is not None:
+            self.on_switch(scene)
+        return scene
+
+    def _run(self) -> None:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            try:
+                self.switch(self.target(*request))
+            except SceneError as exc:
+                self.last_error = str(exc)
+                log.error("scene not switched: %s", exc)
+            except Exception as exc:  # never lose the scenes thread
+                self.last_error = str(exc)
+                log.exception("scene switch failed")

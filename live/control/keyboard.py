@@ -14,6 +14,10 @@ b                          flash
 f                          fullscreen on/off
 h                          HUD on/off
 s                          snapshot (PNG)
+v                          start / stop recording an mp4
+n / p                      next / previous scene
+t                          tap tempo
+l                          MIDI learn: the next control moved drives the last changed parameter
 q, escape                  quit
 =========================  ==========================================
 """
@@ -61,6 +65,16 @@ def handle_key(event: pygame.event.Event, bus: Bus) -> None:
         bus.trigger("show.hud")
     elif key == pygame.K_s:
         bus.trigger("show.snapshot")
+    elif key == pygame.K_v:
+        bus.set("show.record", bus.get("show.record") < 0.5)
+    elif key == pygame.K_n:
+        bus.trigger("scene.next")
+    elif key == pygame.K_p:
+        bus.trigger("scene.prev")
+    elif key == pygame.K_t:
+        bus.trigger("tempo.tap")
+    elif key == pygame.K_l:
+        bus.trigger("midi.learn", text="")
     elif key in (pygame.K_q, pygame.K_ESCAPE):
         bus.trigger("show.quit")
 

@@ -1,0 +1,545 @@
+"""OSC in and out: every registry parameter on a fixed address, echoed back so faders follow.
+
+Input
+    One ``BlockingOSCUDPServer`` thread (python-osc) with a ``Dispatcher(strict_timing=False)``:
+    a bundle with a future timetag is applied at once (and counted) instead of sleeping the
+    server thread, and one thread reads the socket so nothing is lost to thread start-up under
+    load. The handler only parses, validates, clamps and publishes to the bus; it never touches
+    the engine, a file or the network. Addresses are looked up in a dict (exact match); OSC
+    wildcards (``/live/fx/*``) fall back to python-osc's pattern matching.
+
+    Every parameter has two addresses: ``/live/walk/speed`` takes a value in the native range
+    (enums also take the choice name), ``/live/norm/walk/speed`` takes 0-1 mapped onto that
+    range, so a TouchOSC fader with its default range works without set-up. Triggers fire on a
+    message with no argument or a non-zero first argument (a momentary button's release sends
+    0, which is ignored). Slot triggers (``cue.recall``) take the slot as their argument, or
+    fire from a per-slot address (``/live/cue/recall/3``). ``/live/sync`` asks for the whole
+    state to be sent back at once.
+
+Bad input
+    Malformed packets, unknown addresses, wrong argument counts or types, NaN and infinities
+    are dropped; out-of-range values are clamped; over-long strings are cut; packets from
+    outside the allowlist are dropped before parsing. Each kind is counted in ``OscStats`` and
+    logged at most once per second.
+
+Feedback
+    A thread wakes ``feedback_hz`` times a second, compares a snapshot of the bus with what it
+    last sent and sends only the changed values, on both the native and the 0-1 address, to
+    every client heard from within ``client_timeout_s`` (its IP, ``feedback_port``) and to the
+    configured targets, the sender included (it learns the clamped value). Messages are packed
+    into bundles below a Wi-Fi MTU. A new client gets the whole state.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket, ParseError
+from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.parsing import osc_types
+from pythonosc.parsing.osc_types import IMMEDIATELY
+
+from live.config import OscConfig
+from live.params import Bus, Param, Registry
+
+log = logging.getLogger(__name__)
+
+SYNC_ADDRESS = "/live/sync"
+MAX_PACKET = 65507
+"""Largest UDP payload; a datagram at this size was probably cut by the socket buffer."""
+MAX_CLIENTS = 32
+"""Clients remembered for feedback; the one heard from least recently is forgotten first."""
+FEEDBACK_DATAGRAM = 1200
+"""Feedback bundles are kept under this many bytes, below a Wi-Fi MTU (no IP fragments)."""
+FUTURE_TOLERANCE_S = 0.005
+
+# kinds of bad input, each counted and logged at most once a second
+BAD_KINDS = ("blocked", "malformed", "unknown_address", "wrong_count", "wrong_type",
+             "not_finite", "clamped", "too_long", "future_timetag")
+
+
+class OscError(RuntimeError):
+    """The OSC server cannot start (port taken, bad address); the message says which."""
+
+
+def parse_networks(specs: tuple[str, ...] | list[str]) -> list:
+    """``["127.0.0.0/8", "192.168.1.7"]`` -> network objects; a bad entry is a ValueError."""
+    networks = []
+    for spec in specs:
+        try:
+            networks.append(ipaddress.ip_network(spec.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"osc.allow: {spec!r} is not a network ({exc})") from None
+    return networks
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``"192.168.1.20:9000"`` (or ``"[::1]:9000"``) -> (host, port)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"osc.feedback_targets: expected host:port, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+class RateLimitedLog:
+    """Logs a warning per kind at most once per ``interval_s``, with the count since."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 1.0) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+
+    def __call__(self, kind: str, message: str, *args) -> None:
+        now = time.monotonic()
+        self._since[kind] = self._since.get(kind, 0) + 1
+        if now - self._last.get(kind, -math.inf) >= self.interval_s:
+            count = self._since[kind]
+            self._since[kind] = 0
+            self._last[kind] = now
+            more = f" ({count - 1} more like it since the last report)" if count > 1 else ""
+            self.logger.warning("OSC %s: " + message + more, kind.replace("_", " "), *args)
+
+
+@dataclass
+class OscStats:
+    """Counters of the input path (read by the HUD, ``live bench`` and tests)."""
+
+    packets: int = 0
+    messages: int = 0
+    applied: int = 0
+    bad: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BAD_KINDS, 0))
+
+    def as_dict(self) -> dict:
+        return {"packets": self.packets, "messages": self.messages, "applied": self.applied,
+                **self.bad}
+
+
+# how an address maps onto a parameter
+NATIVE, NORM, SLOT, SYNC = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Route:
+    form: int
+    param: Param | None = None
+    slot: int = 0
+
+
+def build_routes(registry: Registry) -> dict[str, Route]:
+    """Every address the server answers, from the registry."""
+    routes: dict[str, Route] = {SYNC_ADDRESS: Route(SYNC)}
+    for param in registry:
+        routes[param.address] = Route(NATIVE, param)
+        if param.kind != "trigger":
+            routes[param.norm_address] = Route(NORM, param)
+        elif not param.text and param.hi > 1:
+            for slot in range(int(param.lo), int(param.hi) + 1):
+                routes[f"{param.address}/{slot}"] = Route(SLOT, param, slot)
+    return routes
+
+
+class OscInput:
+    """Parses packets and publishes their messages to the bus (the server thread's work).
+
+    ``handle_packet`` is the whole input path and takes raw bytes, so tests can fuzz it
+    without a socket.
+    """
+
+    def __init__(self, bus: Bus, cfg: OscConfig | None = None,
+                 feedback: Feedback | None = None) -> None:
+        cfg = cfg or OscConfig()
+        self.bus = bus
+        self.registry = bus.registry
+        self.routes = build_routes(self.registry)
+        self.max_string = cfg.max_string
+        self.networks = parse_networks(cfg.allow)
+        self.feedback = feedback
+        self.stats = OscStats()
+        self.warn = RateLimitedLog(log)
+        self._allowed: dict[str, bool] = {}
+        self._dispatcher = Dispatcher(strict_timing=False)
+        for address in self.routes:
+            # for wildcard matching only; exact addresses never go through the dispatcher
+            self._dispatcher.map(address, _wildcard_target, address)
+
+    # ---------------------------------------------------------------- allowlist
+    def allowed(self, host: str) -> bool:
+        """Whether a source address is inside the allowlist (cached per address)."""
+        verdict = self._allowed.get(host)
+        if verdict is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                verdict = False
+            else:
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                verdict = any(ip in net for net in self.networks)
+            if len(self._allowed) > 4096:
+                self._allowed.clear()  # a scan from many addresses: stay bounded
+            self._allowed[host] = verdict
+        return verdict
+
+    def block(self, host: str) -> None:
+        self._bad("blocked", "packet from %s (not in osc.allow) dropped", host)
+
+    # ---------------------------------------------------------------- packets
+    def handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
+        stamp = time.perf_counter_ns()
+        self.stats.packets += 1
+        try:
+            timed = OscPacket(data).messages
+        except (ParseError, ValueError, IndexError, TypeError, OverflowError,
+                UnicodeDecodeError) as exc:
+            self._bad("malformed", "packet of %d bytes from %s dropped: %s",
+                      len(data), client[0], exc)
+            return
+        except Exception as exc:  # python-osc raising something unexpected on garbage
+            self._bad("malformed", "packet of %d bytes from %s dropped: %r",
+                      len(data), client[0], exc)
+            return
+        if self.feedback is not None:
+            self.feedback.heard(client[0])
+        is_bundle = data[:8] == b"#bundle\0"
+        now = time.time() if is_bundle else 0.0
+        for message in timed:
+            if is_bundle and message.time > now + FUTURE_TOLERANCE_S:
+                self._bad("future_timetag", "bundle timed %.3f s ahead applied now",
+                          message.time - now)
+            self.handle_message(message.message.address, message.message.params, client, stamp)
+
+    def handle_message(self, address: str, args: list, client: tuple[str, int],
+                       stamp_ns: int) -> None:
+        self.stats.messages += 1
+        route = self.routes.get(address)
+        if route is None:
+            if any(c in address for c in "*?[{"):
+                matched = [h for h in self._dispatcher.handlers_for_address(address)]
+                if matched:
+                    for handler in matched:
+                        self._apply(self.routes[handler.args[0]], args, client, stamp_ns)
+                    return
+            self._bad("unknown_address", "%s from %s dropped", address[:80], client[0])
+            return
+        self._apply(route, args, client, stamp_ns)
+
+    # ---------------------------------------------------------------- messages
+    def _apply(self, route: Route, args: list, client: tuple[str, int], stamp_ns: int) -> None:
+        param = route.param
+        if route.form == SYNC:
+            if self.feedback is not None:
+                self.feedback.request_full(client[0])
+            self.stats.applied += 1
+            return
+        assert param is not None
+        if param.kind == "trigger":
+            self._trigger(route, param, args, stamp_ns)
+            return
+        if len(args) != 1:
+            self._bad("wrong_count", "%s takes 1 argument, got %d", param.address, len(args))
+            return
+        value = args[0]
+        if isinstance(value, str) and not (route.form == NATIVE and param.kind == "enum"):
+            self._bad("wrong_type", "%s takes a number, got a string", param.address)
+            return
+        if not isinstance(value, bool | int | float | str):
+            self._bad("wrong_type", "%s takes a number, got %s", param.address,
+                      type(value).__name__)
+            return
+        if isinstance(value, float) and not math.isfinite(value):
+            self._bad("not_finite", "%s: %r dropped", param.address, value)
+            return
+        try:
+            if route.form == NORM:
+                if not 0.0 <= value <= 1.0:
+                    self._bad("clamped", "%s: %r outside 0-1", param.norm_address, value)
+                value = param.from_norm(value)
+            elif not isinstance(value, str | bool) and not param.lo <= value <= param.hi:
+                self._bad("clamped", "%s: %r outside %g-%g", param.address, value,
+                          param.lo, param.hi)
+            self.bus.set(param.name, value, stamp_ns)
+        except ValueError as exc:
+            self._bad("wrong_type", "%s", exc)
+            return
+        self.stats.applied += 1
+
+    def _trigger(self, route: Route, param: Param, args: list, stamp_ns: int) -> None:
+        if param.text:
+            if len(args) != 1:
+                self._bad("wrong_count", "%s takes 1 argument, got %d", param.address,
+                          len(args))
+                return
+            value = args[0]
+            if isinstance(value, str):
+                if len(value) > self.max_string:
+                    self._bad("too_long", "%s: string of %d characters cut to %d",
+                              param.address, len(value), self.max_string)
+                    value = value[: self.max_string]
+                self.bus.trigger(param.name, 1.0, stamp_ns, text=value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                # a number (scene.go 3): carried as the text, the consumer reads it
+                self.bus.trigger(param.name, 1.0, stamp_ns, text=str(value))
+            else:
+                self._bad("wrong_type", "%s takes a string, got %r", param.address, value)
+                return
+            self.stats.applied += 1
+            return
+        if len(args) > 1:
+            self._bad("wrong_count", "%s takes at most 1 argument, got %d", param.address,
+                      len(args))
+            return
+        value = args[0] if args else 1.0
+        if not isinstance(value, bool | int | float):
+            self._bad("wrong_type", "%s takes a number, got %r", param.address, value)
+            return
+        value = float(value)
+        if not math.isfinite(value):
+            self._bad("not_finite", "%s: %r dropped", param.address, value)
+            return
+        if route.form == SLOT:
+            if value == 0.0:
+                return  # a button's release
+            value = float(route.slot)
+        elif param.hi > 1:  # a slot trigger on its base address: the argument is the slot
+            if not args:
+                self._bad("wrong_count", "%s needs the slot number as its argument",
+                          param.address)
+                return
+            if not param.lo <= value <= param.hi:
+                self._bad("clamped", "%s: slot %r outside %g-%g", param.address, value,
+                          param.lo, param.hi)
+            value = float(round(min(max(value, param.lo), param.hi)))
+        else:
+            if value == 0.0:
+                return  # a button's release
+            if not 0.0 <= value <= 1.0:
+                self._bad("clamped", "%s: %r outside 0-1", param.address, value)
+        self.bus.trigger(param.name, value, stamp_ns)
+        self.stats.applied += 1
+
+    def _bad(self, kind: str, message: str, *args) -> None:
+        self.stats.bad[kind] += 1
+        self.warn(kind, message, *args)
+
+
+def _wildcard_target(*_args) -> None:
+    """Placeholder callback: the dispatcher only finds addresses for wildcard patterns."""
+
+
+class _Server(BlockingOSCUDPServer):
+    """python-osc's blocking UDP server with the allowlist checked before any parsing."""
+
+    max_packet_size = MAX_PACKET
+
+    def __init__(self, address: tuple[str, int], osc_input: OscInput) -> None:
+        self.osc_input = osc_input
+        dispatcher = _PacketDispatcher(osc_input)
+        super().__init__(address, dispatcher)
+
+    def verify_request(self, request, client_address) -> bool:
+        if not self.osc_input.allowed(client_address[0]):
+            self.osc_input.block(client_address[0])
+            return False
+        return True  # every other check is the input path's, so it is counted there
+
+
+class _PacketDispatcher(Dispatcher):
+    """Hands each datagram to ``OscInput``: one dict lookup per message, no sleeping."""
+
+    def __init__(self, osc_input: OscInput) -> None:
+        super().__init__(strict_timing=False)
+        self.osc_input = osc_input
+
+    def call_handlers_for_packet(self, data: bytes, client_address) -> list:
+        try:
+            self.osc_input.handle_packet(data, client_address)
+        except Exception:  # the server thread must outlive any packet
+            log.exception("OSC packet handling failed")
+        return []
+
+
+class OscServer:
+    """The OSC input thread; ``start()`` binds (raising ``OscError``), ``close()`` stops it."""
+
+    def __init__(self, bus: Bus, cfg: OscConfig, feedback: Feedback | None = None) -> None:
+        self.cfg = cfg
+        self.input = OscInput(bus, cfg, feedback)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def stats(self) -> OscStats:
+        return self.input.stats
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1] if self._server else self.cfg.port
+
+    def start(self) -> None:
+        try:
+            self._server = _Server((self.cfg.host, self.cfg.port), self.input)
+        except OSError as exc:
+            raise OscError(f"OSC: cannot listen on {self.cfg.host}:{self.cfg.port}: "
+                           f"{exc.strerror or exc} (osc.port in config.toml, or "
+                           "--set osc.port=N)") from None
+        # a deep receive buffer rides out bursts while the thread waits for the GIL
+        try:
+            self._server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        except OSError:
+            pass
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.25}, name="osc-in",
+                                        daemon=True)
+        self._thread.start()
+        log.info("OSC: listening on %s:%d", self.cfg.host, self.port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+
+class Feedback:
+    """Sends changed values back to clients and targets, at most ``feedback_hz`` per address."""
+
+    def __init__(self, bus: Bus, cfg: OscConfig) -> None:
+        self.bus = bus
+        self.registry = bus.registry
+        self.port = cfg.feedback_port
+        self.interval_s = 1.0 / max(cfg.feedback_hz, 0.1)
+        self.timeout_s = cfg.client_timeout_s
+        self.targets = [parse_target(t) for t in cfg.feedback_targets]
+        self.params = [p for p in self.registry if p.kind != "trigger"]
+        self._index = np.array([self.registry.index[p.name] for p in self.params])
+        self._values = np.zeros(len(self.registry.params))
+        self._sent = np.full(len(self.params), np.nan)
+        self._clients: OrderedDict[str, float] = OrderedDict()
+        self._full: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._socks: dict[int, socket.socket] = {}
+        self.sent_datagrams = 0
+        self.send_errors = 0
+
+    # called from the input thread: a few dict stores under a short lock
+    def heard(self, host: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if host not in self._clients:
+                self._full.add(host)  # a new client gets the whole state
+                while len(self._clients) >= MAX_CLIENTS:
+                    self._clients.popitem(last=False)
+            self._clients[host] = now
+            self._clients.move_to_end(host)
+
+    def request_full(self, host: str) -> None:
+        with self._lock:
+            self._full.add(host)
+
+    def clients(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            for host in [h for h, seen in self._clients.items() if now - seen > self.timeout_s]:
+                del self._clients[host]
+            return list(self._clients)
+
+    # the feedback thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="osc-feedback", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.tick()
+            except Exception:  # feedback must never take the show down
+                log.exception("OSC feedback failed")
+
+    def tick(self) -> None:
+        """One round: send what changed since the last round (and full state where asked)."""
+        self.bus.snapshot(self._values)
+        current = self._values[self._index]
+        changed = np.flatnonzero(current != self._sent)
+        clients = self.clients()
+        with self._lock:
+            full, self._full = self._full, set()
+        destinations = [(host, self.port, host in full) for host in clients]
+        destinations += [(host, port, False) for host, port in self.targets]
+        first_round = bool(np.isnan(self._sent).all())
+        for host, port, wants_all in destinations:
+            indices = range(len(self.params)) if wants_all or first_round else changed
+            messages = []
+            for i in indices:
+                messages.extend(self._messages(self.params[i], float(current[i])))
+            self._send(host, port, messages)
+        self._sent[:] = current
+
+    @staticmethod
+    def _messages(param: Param, value: float) -> list[bytes]:
+        native = OscMessageBuilder(param.address)
+        if param.kind in ("int", "enum"):
+            native.add_arg(int(value), OscMessageBuilder.ARG_TYPE_INT)
+        else:
+            native.add_arg(value, OscMessageBuilder.ARG_TYPE_FLOAT)
+        norm = OscMessageBuilder(param.norm_address)
+        norm.add_arg(param.to_norm(value), OscMessageBuilder.ARG_TYPE_FLOAT)
+        return [native.build().dgram, norm.build().dgram]
+
+    def _send(self, host: str, port: int, messages: list[bytes]) -> None:
+        """Pack messages into bundles under ``FEEDBACK_DATAGRAM`` bytes and send them."""
+        if not messages:
+            return
+        batch: list[bytes] = []
+        size = 16
+        for message in messages:
+            if batch and size + 4 + len(message) > FEEDBACK_DATAGRAM:
+                self._sendto(_bundle(batch), host, port)
+                batch, size = [], 16
+            batch.append(message)
+            size += 4 + len(message)
+        self._sendto(_bundle(batch) if len(batch) > 1 else batch[0], host, port)
+
+    def _sendto(self, data: bytes, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = self._socks.get(family)
+        if sock is None:
+            sock = self._socks[family] = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+        try:
+            sock.sendto(data, (host, port))
+            self.sent_datagrams += 1
+        except OSError:  # full buffer, unreachable host: feedback is best effort
+            self.send_errors += 1
+
+
+def _bundle(messages: list[bytes]) -> bytes:
+    """An immediate bundle of prebuilt messages."""
+    parts = [b"#bundle\0", osc_types.write_date(IMMEDIATELY)]
+    for message in messages:
+        parts += [osc_types.write_int(len(message)), message]
+    return b"".join(parts)
