@@ -149,6 +149,51 @@ def build_routes(registry: Registry) -> dict[str, Route]:
     return routes
 
 
+_FIXED_SIZE = {"i": 4, "f": 4, "c": 4, "r": 4, "m": 4, "d": 8, "h": 8, "t": 8,
+               "T": 0, "F": 0, "N": 0, "I": 0, "[": 0, "]": 0}
+
+
+def _string_end(data: bytes, start: int) -> int:
+    """Offset after the padded OSC string at ``start``; ValueError if it is not terminated."""
+    end = data.index(b"\0", start)
+    return (end + 4) & ~3
+
+
+def message_size_problem(data: bytes) -> str | None:
+    """Why a message's byte count disagrees with its type tags, or None when it is exact.
+
+    python-osc pads a message that was cut short with zeros (``,f`` with no bytes reads as
+    0.0); a controller sending that is broken, and the value must not reach the show.
+    """
+    if len(data) % 4:
+        return f"length {len(data)} is not a multiple of 4"
+    try:
+        offset = _string_end(data, 0)
+        if offset >= len(data):
+            return None  # no type tags at all: an old-style message without arguments
+        tags_end = _string_end(data, offset)
+        tags = data[offset + 1: data.index(b"\0", offset)].decode("ascii")
+        offset = tags_end
+        for tag in tags:
+            size = _FIXED_SIZE.get(tag)
+            if size is not None:
+                offset += size
+            elif tag in "sS":
+                offset = _string_end(data, offset)
+            elif tag == "b":
+                length = int.from_bytes(data[offset:offset + 4], "big", signed=True)
+                if length < 0:
+                    return "negative blob length"
+                offset += 4 + ((length + 3) & ~3)
+            else:
+                return f"unknown type tag {tag!r}"
+    except (ValueError, UnicodeDecodeError):
+        return "unterminated string"
+    if offset != len(data):
+        return f"{len(data)} bytes where the type tags need {offset}"
+    return None
+
+
 class OscInput:
     """Parses packets and publishes their messages to the bus (the server thread's work).
 
@@ -209,6 +254,11 @@ class OscInput:
             self._bad("malformed", "packet of %d bytes from %s dropped: %r",
                       len(data), client[0], exc)
             return
+        for message in timed:
+            problem = message_size_problem(message.message.dgram)
+            if problem is not None:
+                self._bad("malformed", "message from %s dropped: %s", client[0], problem)
+                return
         if self.feedback is not None:
             self.feedback.heard(client[0])
         is_bundle = data[:8] == b"#bundle\0"
