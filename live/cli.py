@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the model folders")
     _common(models)
 
+    osc = sub.add_parser("osc", help="print the OSC namespace (markdown for docs/osc.md, "
+                                     "or OSCQuery JSON)")
+    _common(osc)
+    osc.add_argument("--out", type=Path, help="write the markdown here (e.g. docs/osc.md)")
+    osc.add_argument("--json", action="store_true", help="print the OSCQuery tree instead")
+
+    layout = sub.add_parser("layout", help="write the TouchOSC layout generated from the "
+                                           "parameters")
+    _common(layout)
+    importlib.import_module("live.control.touchosc").add_arguments(layout)
+
     train = sub.add_parser("train", help="train a model folder")
     kinds = train.add_subparsers(dest="kind", required=True)
     for kind, module in TRAINERS.items():
@@ -218,6 +229,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_osc(args: argparse.Namespace) -> int:
+    from live.control.namespace_doc import markdown
+    from live.params import Bus, Registry
+
+    if args.json:
+        from live.control.oscquery import Namespace
+
+        namespace = Namespace(Bus(Registry()))
+        namespace.refresh()
+        print(json.dumps(namespace.root, indent=1))
+        return 0
+    text = markdown()
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_layout(args: argparse.Namespace) -> int:
+    from live.control import touchosc
+
+    return touchosc.run(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     trainer = importlib.import_module(TRAINERS[args.kind])
     return trainer.run(args)
@@ -262,7 +299,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train.rnn"}
 KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
-COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "train": cmd_train,
+COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
+            "layout": cmd_layout, "train": cmd_train,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

@@ -427,3 +427,12 @@ def test_scene_switch_over_osc_through_the_deck(tmp_path: Path):
         assert deck.current.name == "b" and bus.get("fx.hue") == 60.0
     finally:
         deck.close()
+
+
+def test_docs_osc_md_is_current(repo: Path):
+    from live.control.namespace_doc import markdown
+
+    shipped = (repo / "docs" / "osc.md").read_text(encoding="utf-8")
+    assert shipped == markdown(), "docs/osc.md is stale: run `live osc --out docs/osc.md`"
+    for param in Registry():
+        assert f"`{param.address}`" in shipped

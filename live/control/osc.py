@@ -337,9 +337,10 @@ class OscInput:
                               param.address, len(value), self.max_string)
                     value = value[: self.max_string]
                 self.bus.trigger(param.name, 1.0, stamp_ns, text=value)
-            elif isinstance(value, int) and not isinstance(value, bool):
+            elif (isinstance(value, int) and not isinstance(value, bool)) or (
+                    isinstance(value, float) and value.is_integer()):
                 # a number (scene.go 3): carried as the text, the consumer reads it
-                self.bus.trigger(param.name, 1.0, stamp_ns, text=str(value))
+                self.bus.trigger(param.name, 1.0, stamp_ns, text=str(int(value)))
             else:
                 self._bad("wrong_type", "%s takes a string, got %r", param.address, value)
                 return
