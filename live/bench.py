@@ -1,10 +1,15 @@
 """`live bench`: the real engine path, headless and uncapped, measured against a bare decode.
 
 Everything the show runs runs here: drain, walk, decode (pipelined as configured), fx, upload to
-the texture, present through the SDL renderer at the output size. Control events are injected
-at random times from another thread through the same bus a control source uses; a frame's
-control-to-photon latency is from the arrival stamp of the event to the end of the present of
-the first frame whose decode consumed it (the slowest path: through the generator).
+the texture, present through the SDL renderer at the output size, with the OSC server and its
+feedback thread running. Control events are real OSC messages sent over loopback UDP at random
+times; a frame's control-to-photon latency is from the moment the message was sent to the end
+of the present of the first frame whose decode consumed it (the slowest path: through the
+generator).
+
+Three phases share one engine: quiet (only the control events), flood (a second process sends
+valid fader messages at ``--osc-flood-rate`` per second) and fuzz (the same process sends
+``--osc-fuzz`` seeded garbage packets). The headline figures are the quiet phase's.
 The bare decode loop uses the same generator, size, device, precision, thread and thread
 count as the engine's decode; ``decode_fps_all_cores`` is the same loop on the main thread
 with every core, which differs only when the pipeline gives the decode fewer cores.
@@ -12,8 +17,10 @@ with every core, which differs only when the pipeline gives the decode fewer cor
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -21,7 +28,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from live.config import Config
+from live.config import Config, OscConfig
+from live.control import oscload
+from live.control.osc import Feedback, OscServer
 from live.device import DeviceChoice, synchronize, torch_threads
 from live.engine import STAGES, Engine, percentile
 from live.scenes import Scene
@@ -29,24 +38,93 @@ from live.store import LoadedGenerator
 
 SKIP_FRAMES = 10
 """Frames at the start of the run left out of the statistics (caches settling)."""
+FUZZ_RATE = 20000.0
+"""Fuzz packets per second: steady, so the fuzz overlaps enough frames to judge them."""
 
 
 class Injector(threading.Thread):
-    """Publishes ``walk.truncation`` changes at random intervals; keeps every stamp."""
+    """Sends ``/live/walk/truncation`` over UDP at random intervals; keeps each send time."""
 
-    def __init__(self, engine: Engine, mean_interval_s: float = 0.03, seed: int = 0):
+    def __init__(self, port: int, mean_interval_s: float = 0.03, seed: int = 0):
         super().__init__(name="bench-injector", daemon=True)
-        self.engine = engine
+        self.port = port
         self.mean_interval_s = mean_interval_s
         self.rng = random.Random(seed)
         self.stamps: list[int] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(self.rng.expovariate(1.0 / self.mean_interval_s)):
-            stamp = time.perf_counter_ns()
-            self.engine.bus.set("walk.truncation", self.rng.uniform(0.7, 0.9), stamp_ns=stamp)
-            self.stamps.append(stamp)
+        from pythonosc.osc_message_builder import build_msg
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            while not self.stop.wait(self.rng.expovariate(1.0 / self.mean_interval_s)):
+                data = build_msg("/live/walk/truncation", [self.rng.uniform(0.7, 0.9)]).dgram
+                stamp = time.perf_counter_ns()
+                sock.sendto(data, ("127.0.0.1", self.port))
+                self.stamps.append(stamp)
+
+
+class LoadPhases(threading.Thread):
+    """After the quiet phase's ``frames`` frames, runs the flood phase (as long as the quiet
+    one took) and the fuzz phase, then stops the engine. The senders are spawned processes,
+    started before the engine so their start-up is not inside a phase; each phase's window is
+    kept in perf_counter_ns for slicing the frame log."""
+
+    def __init__(self, engine: Engine, osc: OscServer, frames: int, flood_rate: float,
+                 fuzz_count: int) -> None:
+        super().__init__(name="bench-phases", daemon=True)
+        import multiprocessing
+
+        self.engine, self.osc, self.frames = engine, osc, frames
+        ctx = multiprocessing.get_context("spawn")
+        self.procs: dict[str, tuple] = {}
+        for mode, rate, on in (("flood", flood_rate, flood_rate > 0),
+                               ("fuzz", FUZZ_RATE, fuzz_count > 0)):
+            if on:
+                ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
+                seconds, result = ctx.Value("d", 0.0), ctx.Queue()
+                proc = ctx.Process(target=oscload.load_process, name=f"bench-{mode}",
+                                   daemon=True, args=(osc.port, mode, rate, seconds, fuzz_count,
+                                                      ready, go, done, result))
+                proc.start()
+                self.procs[mode] = (proc, go, done, seconds, result)
+                ready.wait(timeout=120)  # packets built before any frame is measured
+        self.windows: dict[str, tuple[int, int]] = {}
+        self.sent: dict[str, tuple[int, float]] = {}
+        self.ingested: dict[str, int] = {}
+
+    def run(self) -> None:
+        try:
+            started = time.perf_counter_ns()
+            while self.engine.frames.count < SKIP_FRAMES + self.frames:
+                if self.engine.stop.wait(0.005):
+                    return
+            self.windows["quiet"] = (started, time.perf_counter_ns())
+            quiet_s = (self.windows["quiet"][1] - started) / 1e9
+            for mode in self.procs:
+                self._phase(mode, max(quiet_s, 2.0))
+        finally:
+            self.engine.stop.set()
+
+    def _phase(self, mode: str, seconds: float) -> None:
+        _, go, done, duration, result = self.procs[mode]
+        counter = "messages" if mode == "flood" else "packets"
+        before = getattr(self.osc.stats, counter)
+        duration.value = seconds
+        start = time.perf_counter_ns()
+        go.set()
+        done.wait(timeout=600)
+        time.sleep(0.05)  # what is still in the socket buffer
+        end = time.perf_counter_ns()
+        self.windows[mode] = (start, end)
+        self.ingested[mode] = getattr(self.osc.stats, counter) - before
+        self.sent[mode] = result.get(timeout=10)
+
+    def close(self) -> None:
+        for proc, *_ in self.procs.values():
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
 
 
 def latencies_ms(event_stamps: np.ndarray, frame_stamps: np.ndarray,
@@ -88,20 +166,41 @@ def bare_decode(engine: Engine, frames: int) -> np.ndarray:
     return result[0]
 
 
+def _window(presents: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
+    """Indices of the frames presented inside ``window`` (all frames when None)."""
+    if window is None:
+        return np.arange(len(presents))
+    return np.flatnonzero((presents >= window[0]) & (presents < window[1]))
+
+
 def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: Scene,
-              frames: int, size: tuple[int, int]) -> dict:
+              frames: int, size: tuple[int, int], flood_rate: float = 20000.0,
+              fuzz_count: int = 100_000) -> dict:
     cfg = replace(cfg, display=replace(cfg.display, size=size, vsync=False, hud=False),
                   engine=replace(cfg.engine, max_fps=0.0))
-    engine = Engine(cfg, model, choice, scene, headless=True, log_capacity=frames + 1)
+    engine = Engine(cfg, model, choice, scene, headless=True,
+                    log_capacity=SKIP_FRAMES + 3 * frames + 5000)
+    osc_cfg = OscConfig(host="127.0.0.1", port=0, feedback_port=9, allow=("127.0.0.0/8",))
+    feedback = Feedback(engine.bus, osc_cfg)
+    osc = OscServer(engine.bus, osc_cfg, feedback)
+    osc.start()
+    feedback.start()
+    phases = LoadPhases(engine, osc, frames, flood_rate, fuzz_count)
     bare_before = bare_decode(engine, min(frames, 300))
-    injector = Injector(engine)
+    injector = Injector(osc.port)
     injector.start()
     started = time.perf_counter()
     try:
-        shown = engine.run(frames)
+        phases.start()
+        shown = engine.run(None)
+        server_alive = osc._thread is not None and osc._thread.is_alive()
     finally:
         injector.stop.set()
         injector.join()
+        phases.join(timeout=30)
+        phases.close()
+        osc.close()
+        feedback.close()
     wall_s = time.perf_counter() - started
     # bare decode loops before and after the run (drift on a shared machine hits both)
     bare = np.concatenate([bare_before, bare_decode(engine, min(frames, 300))])
@@ -113,18 +212,26 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
             bare_all = bare_decode_ms(engine, min(frames, 300))
 
     log = engine.frames
-    frame_ms = log.chronological(log.frame_ms)[SKIP_FRAMES:]
-    stage_ms = log.chronological(log.stage_ms)[SKIP_FRAMES:]
+    all_frame_ms = log.chronological(log.frame_ms)
+    all_stage_ms = log.chronological(log.stage_ms)
     stamps = log.chronological(log.stamp_ns)
     presents = log.chronological(log.present_ns)
+    quiet = _window(presents, phases.windows.get("quiet"))
+    quiet = quiet[quiet >= SKIP_FRAMES]
+    frame_ms, stage_ms = all_frame_ms[quiet], all_stage_ms[quiet]
     events = np.array(injector.stamps, dtype=np.int64)
-    events = events[events > presents[min(SKIP_FRAMES, len(presents) - 1)]]
-    latency = latencies_ms(events, stamps, presents)
 
+    def control_latency(window: tuple[int, int] | None) -> np.ndarray:
+        chosen = events[events > presents[min(SKIP_FRAMES, len(presents) - 1)]]
+        if window is not None:
+            chosen = chosen[(chosen >= window[0]) & (chosen < window[1])]
+        return latencies_ms(chosen, stamps, presents)
+
+    latency = control_latency(phases.windows.get("quiet"))
     fps = 1000.0 / float(np.mean(frame_ms))
     decode_fps = 1000.0 / float(np.mean(bare))
     decode_fps_all_cores = 1000.0 / float(np.mean(bare_all))
-    return {
+    result = {
         "fps": round(fps, 2),
         "frame_ms_p50": round(percentile(frame_ms, 50), 3),
         "frame_ms_p99": round(percentile(frame_ms, 99), 3),
@@ -135,8 +242,43 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "control_to_photon_ms_p50": round(percentile(latency, 50), 3),
         "control_to_photon_ms_p99": round(percentile(latency, 99), 3),
         "control_events": int(len(latency)),
+        "control_path": "OSC over loopback UDP",
         "stage_ms": {name: round(float(np.median(stage_ms[:, i])), 3)
                      for i, name in enumerate(STAGES)},
+    }
+    if "flood" in phases.windows:
+        flood = _window(presents, phases.windows["flood"])
+        start, end = phases.windows["flood"]
+        sent, send_wall = phases.sent["flood"]
+        flood_latency = control_latency(phases.windows["flood"])
+        flood_p99 = percentile(all_frame_ms[flood], 99)
+        result["osc_flood"] = {
+            "sent_per_s": round(sent / send_wall),
+            "ingested_per_s": round(phases.ingested["flood"] / ((end - start) / 1e9)),
+            "ingested_fraction": round(phases.ingested["flood"] / max(sent, 1), 4),
+            "frames": int(len(flood)),
+            "fps": round(1000.0 / float(np.mean(all_frame_ms[flood])), 2),
+            "frame_ms_p50": round(percentile(all_frame_ms[flood], 50), 3),
+            "frame_ms_p99": round(flood_p99, 3),
+            "frame_ms_p99_vs_quiet": round(flood_p99 / result["frame_ms_p99"], 3),
+            "control_to_photon_ms_p99": round(percentile(flood_latency, 99), 3),
+        }
+    if "fuzz" in phases.windows:
+        fuzz = _window(presents, phases.windows["fuzz"])
+        sent, send_wall = phases.sent["fuzz"]
+        fuzz_ms = all_frame_ms[fuzz]
+        result["osc_fuzz"] = {
+            "packets_sent": sent,
+            "packets_ingested": phases.ingested["fuzz"],
+            "frames": int(len(fuzz)),
+            "frame_ms_max": round(float(fuzz_ms.max()) if len(fuzz_ms) else math.nan, 3),
+            "frame_ms_p50": round(percentile(fuzz_ms, 50), 3),
+            "max_over_median": round(float(fuzz_ms.max() / np.median(fuzz_ms))
+                                     if len(fuzz_ms) else math.nan, 3),
+            "server_alive": bool(server_alive),
+        }
+    result["osc_counts"] = osc.stats.as_dict()
+    result.update({
         "device": choice.label,
         "model": engine.model_name,
         "output_size": list(size),
@@ -148,4 +290,5 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "frames": shown,
         "wall_s": round(wall_s, 2),
         "torch": torch.__version__,
-    }
+    })
+    return result

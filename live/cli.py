@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
     bench.add_argument("--model", default=None)
     bench.add_argument("--scene", default=None)
+    bench.add_argument("--osc-flood-rate", type=float, default=20000.0, metavar="MSGS_PER_S",
+                       help="OSC messages/s sent in the flood phase (0 = no flood phase)")
+    bench.add_argument("--osc-fuzz", type=int, default=100_000, metavar="PACKETS",
+                       help="fuzzed OSC packets sent in the fuzz phase (0 = no fuzz phase)")
 
     models = sub.add_parser("models", help="list the model folders")
     _common(models)
@@ -156,6 +160,7 @@ def _prepare(cfg: config_mod.Config, scene_name: str | None, model_name: str | N
 def cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from live.control.midi import MidiMapError
     from live.control.surface import ControlSurface
     from live.engine import Engine
     from live.render.display import DisplayError
@@ -187,7 +192,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
                  scene.name, "x".join(map(str, engine.display.output_size)))
-        surface = ControlSurface(cfg, engine)
+        try:
+            surface = ControlSurface(cfg, engine)
+        except MidiMapError as exc:
+            engine.close()
+            raise UserError(f"config error: {cfg.source}: midi.maps: {exc}") from None
         surface.start()
         try:
             shown = engine.run(args.frames)
@@ -205,7 +214,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     scene, model, choice = _prepare(cfg, args.scene, args.model, args.device)
-    result = run_bench(cfg, model, choice, scene, args.frames, args.size or cfg.display.size)
+    result = run_bench(cfg, model, choice, scene, args.frames, args.size or cfg.display.size,
+                       flood_rate=args.osc_flood_rate, fuzz_count=args.osc_fuzz)
     if args.json:
         print(json.dumps(result))
     else:

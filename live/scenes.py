@@ -95,6 +95,12 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
                 raise SceneError(f"{where}: unknown key midi.{extra[0]} (known: maps)")
             if not isinstance(maps, list) or not all(isinstance(m, str) for m in maps):
                 raise SceneError(f"{where}: midi.maps must be a list of strings")
+            from live.control.midi import MidiMapError, parse_maps
+
+            try:
+                parse_maps(maps, registry)
+            except MidiMapError as exc:
+                raise SceneError(f"{where}: {exc}") from None
             midi_maps = tuple(maps)
             continue
         for sub, sub_value in value.items():

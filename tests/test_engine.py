@@ -84,7 +84,8 @@ def test_both_decode_paths_run(small_config, pipeline):
 
 
 def test_bench_prints_every_key(capsys):
-    assert main(["bench", "--json", "--frames", "40", "--size", "160x90"]) == 0
+    assert main(["bench", "--json", "--frames", "40", "--size", "160x90",
+                 "--osc-flood-rate", "2000", "--osc-fuzz", "3000"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("fps", "frame_ms_p50", "frame_ms_p99", "decode_fps", "loop_efficiency",
                 "control_to_photon_ms_p50", "control_to_photon_ms_p99", "stage_ms",
@@ -93,6 +94,12 @@ def test_bench_prints_every_key(capsys):
     assert set(result["stage_ms"]) == {"controls", "walk", "decode", "fx", "present"}
     assert result["output_size"] == [160, 90]
     assert result["fps"] > 0 and result["decode_fps"] > 0
+    # control events went through the real OSC server; the flood and fuzz phases ran
+    assert result["control_path"].startswith("OSC") and result["control_events"] > 0
+    assert result["osc_flood"]["ingested_per_s"] > 0
+    assert result["osc_fuzz"]["server_alive"] is True
+    assert result["osc_fuzz"]["packets_ingested"] >= 0.9 * result["osc_fuzz"]["packets_sent"]
+    assert result["osc_counts"]["malformed"] > 0
 
 
 def test_sigterm_finalises_a_playable_mp4(tmp_path):

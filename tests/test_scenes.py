@@ -42,3 +42,16 @@ def test_bad_scene_reports_file_line_and_key(text, line, words):
 def test_unknown_scene_lists_known_ones(repo):
     with pytest.raises(SceneError, match=r"unknown scene 'nope'.*known: .*default"):
         load_scene("nope", repo / "scenes", Registry())
+
+
+def test_scene_midi_maps_are_checked(tmp_path):
+    from live.params import Registry
+    from live.scenes import SceneError, parse_scene
+
+    path = tmp_path / "s.toml"
+    scene = parse_scene('[midi]\nmaps = ["cc 1 -> fx.hue", "note 36 -> fx.flash"]\n', path,
+                        Registry())
+    assert scene.midi_maps == ("cc 1 -> fx.hue", "note 36 -> fx.flash")
+    with pytest.raises(SceneError, match=r"s.toml:4: .*fx.nothing"):
+        parse_scene('[fx]\nhue = 1.0\n[midi]\nmaps = ["cc 1 -> fx.nothing"]\n', path,
+                    Registry())

@@ -149,8 +149,9 @@ def build_routes(registry: Registry) -> dict[str, Route]:
     return routes
 
 
-_FIXED_SIZE = {"i": 4, "f": 4, "c": 4, "r": 4, "m": 4, "d": 8, "h": 8, "t": 8,
-               "T": 0, "F": 0, "N": 0, "I": 0, "[": 0, "]": 0}
+_FIXED_SIZE = {"i": 4, "f": 4, "r": 4, "m": 4, "d": 8, "h": 8, "t": 8,
+               "T": 0, "F": 0, "N": 0, "[": 0, "]": 0}
+"""Type tags python-osc reads, by their size; any other tag (``I``, ``c``, ``S``) is refused."""
 
 
 def _string_end(data: bytes, start: int) -> int:
@@ -178,7 +179,7 @@ def message_size_problem(data: bytes) -> str | None:
             size = _FIXED_SIZE.get(tag)
             if size is not None:
                 offset += size
-            elif tag in "sS":
+            elif tag == "s":
                 offset = _string_end(data, offset)
             elif tag == "b":
                 length = int.from_bytes(data[offset:offset + 4], "big", signed=True)
@@ -191,6 +192,34 @@ def message_size_problem(data: bytes) -> str | None:
         return "unterminated string"
     if offset != len(data):
         return f"{len(data)} bytes where the type tags need {offset}"
+    return None
+
+
+def packet_problem(data: bytes, depth: int = 0) -> str | None:
+    """Why a datagram is not a well-formed OSC packet, or None. Checked before python-osc
+    parses it: python-osc pads short messages, and logs to the root logger (once per packet)
+    on unknown type tags and unknown bundle contents, which a flood of garbage must not reach.
+    """
+    if data[:1] == b"/":
+        return message_size_problem(data)
+    if data[:8] != b"#bundle\0":
+        return "neither a message nor a bundle"
+    if depth > 8:
+        return "bundles nested too deeply"
+    if len(data) < 16:
+        return "bundle shorter than its header"
+    offset = 16
+    while offset < len(data):
+        if offset + 4 > len(data):
+            return "bundle element without its size"
+        size = int.from_bytes(data[offset:offset + 4], "big", signed=True)
+        offset += 4
+        if size <= 0 or size % 4 or offset + size > len(data):
+            return f"bundle element of size {size} does not fit"
+        problem = packet_problem(data[offset:offset + size], depth + 1)
+        if problem is not None:
+            return "in a bundle: " + problem
+        offset += size
     return None
 
 
@@ -243,6 +272,11 @@ class OscInput:
     def handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
         stamp = time.perf_counter_ns()
         self.stats.packets += 1
+        problem = packet_problem(data)
+        if problem is not None:
+            self._bad("malformed", "packet of %d bytes from %s dropped: %s", len(data),
+                      client[0], problem)
+            return
         try:
             timed = OscPacket(data).messages
         except (ParseError, ValueError, IndexError, TypeError, OverflowError,
@@ -254,11 +288,6 @@ class OscInput:
             self._bad("malformed", "packet of %d bytes from %s dropped: %r",
                       len(data), client[0], exc)
             return
-        for message in timed:
-            problem = message_size_problem(message.message.dgram)
-            if problem is not None:
-                self._bad("malformed", "message from %s dropped: %s", client[0], problem)
-                return
         if self.feedback is not None:
             self.feedback.heard(client[0])
         is_bundle = data[:8] == b"#bundle\0"
