@@ -62,6 +62,8 @@ MAX_CLIENTS = 32
 FEEDBACK_DATAGRAM = 1200
 """Feedback bundles are kept under this many bytes, below a Wi-Fi MTU (no IP fragments)."""
 FUTURE_TOLERANCE_S = 0.005
+DRAIN_BATCH = 512
+"""Datagrams read per wake-up of the server loop before it checks for shutdown again."""
 
 # kinds of bad input, each counted and logged at most once a second
 BAD_KINDS = ("blocked", "malformed", "unknown_address", "wrong_count", "wrong_type",
@@ -433,6 +435,29 @@ class _Server(BlockingOSCUDPServer):
             return False
         return True  # every other check is the input path's, so it is counted there
 
+    def _handle_request_noblock(self) -> None:
+        """Drain every datagram waiting (up to ``DRAIN_BATCH``) per wake-up of the select loop.
+
+        The socket is non-blocking, so a flood costs one ``recvfrom`` and one dict lookup per
+        packet instead of a select call and a handler object each; the allowlist is checked
+        before anything else.
+        """
+        sock, osc_input, size = self.socket, self.osc_input, self.max_packet_size
+        for _ in range(DRAIN_BATCH):
+            try:
+                data, client = sock.recvfrom(size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. an ICMP error reported on the socket: read on
+                continue
+            if not osc_input.allowed(client[0]):
+                osc_input.block(client[0])
+                continue
+            try:
+                osc_input.handle_packet(data, client)
+            except Exception:  # the server thread must outlive any packet
+                log.exception("OSC packet handling failed")
+
 
 class _PacketDispatcher(Dispatcher):
     """Hands each datagram to ``OscInput``: one dict lookup per message, no sleeping."""
@@ -478,6 +503,7 @@ class OscServer:
             self._server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         except OSError:
             pass
+        self._server.socket.setblocking(False)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.25}, name="osc-in",
                                         daemon=True)
