@@ -443,3 +443,22 @@ def test_docs_osc_md_is_current(repo: Path):
     assert shipped == markdown(), "docs/osc.md is stale: run `live osc --out docs/osc.md`"
     for param in Registry():
         assert f"`{param.address}`" in shipped
+
+
+def test_oscquery_is_advertised_over_zeroconf():
+    zeroconf = pytest.importorskip("zeroconf")
+    query = OscQueryServer(Bus(Registry()), OscQueryConfig(port=0, zeroconf=True),
+                           OscConfig(), 8000)
+    query.start()
+    try:
+        if not wait_for(lambda: query._zeroconf is not None, timeout=10.0):
+            pytest.skip("zeroconf could not register here (no multicast interface)")
+        browser = zeroconf.Zeroconf()
+        try:
+            name = f"live on {socket.gethostname().split('.')[0]}._oscjson._tcp.local."
+            info = browser.get_service_info("_oscjson._tcp.local.", name, timeout=3000)
+        finally:
+            browser.close()
+        assert info is not None and info.port == query.port
+    finally:
+        query.close()
