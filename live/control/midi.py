@@ -549,8 +549,11 @@ class MidiMapper:
             if not state.engaged:
                 target = param.to_norm(current)
                 reached = value == current or abs(position - target) <= PICKUP_TOLERANCE
+                # the control was already at the value (e.g. the move that learned it), or
+                # this move reached or crossed it
                 crossed = (state.position is not None
-                           and (state.position - target) * (position - target) <= 0)
+                           and ((state.position - target) * (position - target) <= 0
+                                or abs(state.position - target) <= PICKUP_TOLERANCE))
                 state.position = position
                 if not (reached or crossed):
                     return "waiting"
@@ -659,7 +662,14 @@ class MidiMapper:
         assert pending is not None and self._armed is not None
         mode = _guess_mode(pending.values)
         words = f" {_RELATIVE_TEXT[mode]}" if mode in RELATIVE_MODES else ""
-        return self._finish(f"ch {pending.channel} cc {pending.number}{words} -> {self._armed}")
+        report = self._finish(f"ch {pending.channel} cc {pending.number}{words} -> "
+                              f"{self._armed}")
+        # the learning moves tell where the control is, so pickup can see the next move
+        # reach or cross the parameter's value
+        for m in self._lookup("cc", pending.channel, pending.number):
+            if m.kind == "cc" and m.mode == "absolute":
+                self._state[m].position = pending.values[-1] / 127
+        return report
 
     def _finish(self, text: str) -> tuple[str, str]:
         """Add a learned map, replacing learned maps on the same control (lock held)."""
