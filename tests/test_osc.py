@@ -462,3 +462,19 @@ def test_oscquery_is_advertised_over_zeroconf():
         assert info is not None and info.port == query.port
     finally:
         query.close()
+
+
+def test_fast_path_agrees_with_python_osc():
+    from pythonosc.osc_message import OscMessage
+
+    from live.control.osc import simple_message
+
+    rng = random.Random(5)
+    for address in ["/a", "/abc", "/live/walk/speed", "/live/norm/fx/feedback_zoom"]:
+        for args in ([], [rng.uniform(-1e6, 1e6)], [rng.randrange(-2**31, 2**31)]):
+            data = packet(address, *args)
+            parsed = OscMessage(data)
+            assert simple_message(data) == (parsed.address, parsed.params)
+    for other in (packet("/a", "text"), packet("/a", 1.0, 2.0), packet("/a", True),
+                  b"/a\0\0,f\0\0\0\0", b"#bundle\0"):
+        assert simple_message(other) is None
