@@ -1,0 +1,344 @@
+"""Sound card (or file) input: PortAudio callback -> ring buffer -> analysis thread -> bus.
+
+The PortAudio callback does one thing: it copies the block (channels averaged into a
+preallocated buffer) into a preallocated ring and bumps the write counter. It never
+allocates, logs, locks or touches a file. An analysis thread takes whole blocks out of the
+ring in order, runs the streaming analyser on each and hands the features to ``publish``.
+
+Faults never stop the show:
+
+* no input device (or no PortAudio at all): one clear message, the show runs silent, and the
+  thread keeps looking for a device with a backoff;
+* the stream raises, stops delivering (a USB interface pulled out) or reports an error: the
+  features decay to zero (the analyser is fed silence at the real-time rate), the stream is
+  closed, PortAudio is terminated and initialised again (the only way it sees a device plugged
+  in later) and the stream reopened with a backoff of 0.5 s doubling to 10 s; the recovery is
+  logged.
+
+``--audio-file`` plays a wav/flac file through exactly the same path, paced in real time
+(and, if asked, out of the default output device), for rehearsals and installations.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from live.config import AudioConfig
+
+log = logging.getLogger(__name__)
+
+RING_SECONDS = 2.0
+STALL_S = 1.5
+"""No callback for this long while the stream should run: treat the device as gone."""
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)
+
+
+class Ring:
+    """A single-producer, single-consumer ring of float32 mono samples.
+
+    The producer (the audio callback) only writes samples and then the counter; the consumer
+    (the analysis thread) only reads samples the counter says are complete. A consumer that
+    falls more than the ring's length behind skips ahead and counts the lost samples.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.data = np.zeros(capacity, dtype=np.float32)
+        self.capacity = capacity
+        self.written = 0
+        self.read = 0
+        self.lost = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        n = len(samples)
+        if n > self.capacity:  # only the newest fit; the counter still moves by all of them
+            self.written += n - self.capacity
+            samples, n = samples[-self.capacity:], self.capacity
+        start = self.written % self.capacity
+        first = min(n, self.capacity - start)
+        self.data[start:start + first] = samples[:first]
+        if first < n:
+            self.data[:n - first] = samples[first:]
+        self.written += n
+
+    def available(self) -> int:
+        return self.written - self.read
+
+    def pull(self, out: np.ndarray) -> bool:
+        """Copy the next ``len(out)`` samples into ``out``; False when not yet written."""
+        n = len(out)
+        behind = self.written - self.read
+        if behind > self.capacity:  # overrun: the oldest audio was overwritten
+            skip = behind - self.capacity
+            self.read += skip
+            self.lost += skip
+        if self.written - self.read < n:
+            return False
+        start = self.read % self.capacity
+        first = min(n, self.capacity - start)
+        out[:first] = self.data[start:start + first]
+        if first < n:
+            out[first:] = self.data[:n - first]
+        self.read += n
+        return True
+
+
+class AudioInput:
+    """Runs the input (a device or a file) and the analysis thread.
+
+    ``analyser(samplerate, blocksize)`` makes the streaming analyser, a callable taking one
+    block and returning its features; ``publish(features)`` takes them to the show. Both run
+    on the analysis thread only.
+    """
+
+    def __init__(self, cfg: AudioConfig, analyser: Callable[[int, int], Callable],
+                 publish: Callable[[Any], None], file: Path | None = None,
+                 play: bool = False, loop: bool = True) -> None:
+        self.cfg = cfg
+        self.make_analyser = analyser
+        self.process: Callable[[np.ndarray], Any] | None = None
+        self.publish = publish
+        self.file = file
+        self.play = play
+        self.loop = loop
+        self.samplerate = cfg.samplerate
+        self.blocksize = cfg.blocksize
+        self.ring = Ring(1 << int(np.ceil(np.log2(RING_SECONDS * 192000))))
+        self._mono = np.zeros(8192, dtype=np.float32)
+        self._block = np.zeros(self.blocksize, dtype=np.float32)
+        self._silence = np.zeros(self.blocksize, dtype=np.float32)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._stream = None
+        self._last_callback = 0.0
+        self._stream_failed = ""
+        self.status_flags = 0
+        """Callbacks that reported an over- or underflow (counted, never logged there)."""
+        self.callbacks = 0
+        self.blocks = 0
+        self.recoveries = 0
+        self.state = "off"
+        """"off" | "running" | "silent" (no device) | "recovering" | "file" | "ended"."""
+        self.device_name = ""
+
+    # ------------------------------------------------------------------ the callback
+    def _callback(self, indata, frames, _time, status) -> None:
+        if status:
+            self.status_flags += 1
+        mono = self._mono[:frames]
+        if indata.shape[1] == 1:
+            mono[:] = indata[:, 0]
+        else:
+            np.mean(indata, axis=1, out=mono)
+        self.ring.push(mono)
+        self.callbacks += 1
+        self._last_callback = time.monotonic()
+        self._wake.set()
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        if not self.cfg.enabled and self.file is None:
+            return
+        if self.file is not None:
+            try:
+                import soundfile as sf
+
+                self.samplerate = sf.info(str(self.file)).samplerate
+            except Exception:
+                pass  # reported by the file thread
+        self.process = self.make_analyser(self.samplerate, self.blocksize)
+        target = self._run_file if self.file is not None else self._run_device
+        self._threads = [threading.Thread(target=target, name="audio-in", daemon=True),
+                         threading.Thread(target=self._analyse, name="audio-analysis",
+                                          daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=3.0)
+        self._close_stream()
+
+    # ------------------------------------------------------------------ devices
+    def _device(self):
+        device = self.cfg.device.strip()
+        if device == "":
+            return None
+        return int(device) if device.isdigit() else device
+
+    def _open_stream(self) -> None:
+        import sounddevice as sd
+
+        info = sd.query_devices(self._device(), "input")
+        self.device_name = info["name"]
+        channels = max(1, min(2, int(info["max_input_channels"])))
+        stream = sd.InputStream(device=self._device(), samplerate=self.samplerate,
+                                blocksize=self.blocksize, channels=channels,
+                                dtype="float32", latency="low", callback=self._callback,
+                                finished_callback=self._finished)
+        stream.start()
+        self._stream = stream
+        self._last_callback = time.monotonic()
+
+    def _finished(self) -> None:
+        if not self._stop.is_set():
+            self._stream_failed = "the stream stopped"
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception:
+                pass
+
+    @staticmethod
+    def _reinitialise() -> None:
+        """Terminate and initialise PortAudio: the only way it notices new devices."""
+        try:
+            import sounddevice as sd
+
+            sd._terminate()
+            sd._initialize()
+        except Exception as exc:
+            log.debug("PortAudio re-initialisation failed: %s", exc)
+
+    def _run_device(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._open_stream()
+            except Exception as exc:  # no device, no PortAudio, a busy device
+                if attempt == 0:
+                    log.warning("audio: no input (%s); the show runs silent and keeps "
+                                "looking for a device", _reason(exc))
+                self.state = "silent"
+                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                attempt += 1
+                if self._stop.wait(delay):
+                    return
+                self._reinitialise()
+                continue
+            if attempt > 0:
+                self.recoveries += 1
+                log.info("audio: input back on %s after %d attempt(s)", self.device_name,
+                         attempt)
+            else:
+                log.info("audio: listening to %s (%d Hz, blocks of %d)", self.device_name,
+                         self.samplerate, self.blocksize)
+            attempt = 0
+            self.state = "running"
+            self._stream_failed = ""
+            # watch the stream: a vanished device stops calling back
+            while not self._stop.wait(0.25):
+                stalled = time.monotonic() - self._last_callback > STALL_S
+                if self._stream_failed or stalled or not self._stream.active:
+                    reason = self._stream_failed or (f"no audio for {STALL_S:.1f} s"
+                                                     if stalled else "the stream stopped")
+                    log.warning("audio: input lost (%s); features fade out, reopening",
+                                reason)
+                    self.state = "recovering"
+                    break
+            self._close_stream()
+            if self._stop.is_set():
+                return
+            attempt = 1
+            if self._stop.wait(BACKOFF_S[0]):
+                return
+            self._reinitialise()
+
+    # ------------------------------------------------------------------ files
+    def _run_file(self) -> None:
+        import soundfile as sf
+
+        try:
+            info = sf.info(str(self.file))
+        except Exception as exc:
+            log.error("audio: cannot read %s: %s; the show runs silent", self.file,
+                      _reason(exc))
+            self.state = "silent"
+            return
+        self.samplerate = info.samplerate
+        self.state = "file"
+        output = None
+        if self.play:
+            try:
+                import sounddevice as sd
+
+                output = sd.OutputStream(samplerate=info.samplerate, channels=info.channels,
+                                         blocksize=self.blocksize, dtype="float32")
+                output.start()
+            except Exception as exc:
+                log.warning("audio: cannot play %s out loud (%s); analysing it silently",
+                            self.file, _reason(exc))
+                output = None
+        log.info("audio: playing %s (%.1f s, %d Hz) through the analysis", self.file,
+                 info.duration, info.samplerate)
+        period = self.blocksize / info.samplerate
+        try:
+            while not self._stop.is_set():
+                start = time.monotonic()
+                count = 0
+                for block in sf.blocks(str(self.file), blocksize=self.blocksize,
+                                       dtype="float32", always_2d=True, fill_value=0.0):
+                    if self._stop.is_set():
+                        return
+                    if output is not None:
+                        output.write(block)  # paces by itself
+                    else:
+                        delay = start + count * period - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                    self._callback(block, len(block), None, None)
+                    count += 1
+                if not self.loop:
+                    break
+        finally:
+            if output is not None:
+                output.close(ignore_errors=True)
+        self.state = "ended"
+
+    # ------------------------------------------------------------------ analysis
+    def _analyse(self) -> None:
+        block = self._block
+        silent_since = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(0.05)
+            self._wake.clear()
+            got = False
+            while self.ring.pull(block):
+                got = True
+                self._step(block)
+            now = time.monotonic()
+            if got:
+                silent_since = now
+            elif self.state in ("silent", "recovering", "ended") and \
+                    now - silent_since >= self.blocksize / self.samplerate:
+                # no input: feed silence at the real-time rate so every feature fades out
+                steps = int((now - silent_since) * self.samplerate / self.blocksize)
+                for _ in range(min(steps, 64)):
+                    self._step(self._silence)
+                silent_since = now
+
+    def _step(self, block: np.ndarray) -> None:
+        try:
+            features = self.process(block)
+            self.publish(features)
+            self.blocks += 1
+        except Exception:  # the analysis must never die with the show running
+            log.exception("audio analysis failed on a block")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
