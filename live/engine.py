@@ -27,6 +27,7 @@ from live.config import Config
 from live.control.keyboard import handle_events
 from live.control.tempo import TapTempo
 from live.device import DeviceChoice, synchronize
+from live.modulation import Modulation, SourceTable
 from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
 from live.render.fx import FxChain
@@ -220,10 +221,14 @@ class Engine:
             self.bus.set("show.record", True)
         self._recording = record is not None
         self.listeners: list = []
-        """Objects with ``handle(event)`` that get every trigger the engine does not handle
-        itself (scene switches, MIDI learn, the text layer); called on this thread, so they
+        """Objects with ``handle(event)`` that see every trigger after the engine (scene
+        switches, MIDI learn, the text layer, the audio tempo); called on this thread, so they
         must only queue or store."""
         self.tap_tempo = TapTempo()
+        self.sources = SourceTable()
+        """Audio features and the tempo clock, read by the scene's modulation maps."""
+        self.modulation = Modulation(scene.maps, self.registry)
+        self._beat_phase = 0.0
         self.status_lines: list = []
         """Callables returning an extra HUD line (OSC, MIDI), each cheap to call."""
         pipeline = cfg.engine.pipeline
@@ -301,6 +306,12 @@ class Engine:
     def apply_scene(self, scene: Scene) -> None:
         for name, value in scene.values.items():
             self.bus.set(name, value)
+        self.use_scene(scene)
+
+    def use_scene(self, scene: Scene) -> None:
+        """Adopt a scene whose values are already on the bus (any thread: two reference
+        stores, read by the loop at its next frame)."""
+        self.modulation = Modulation(scene.maps, self.registry)
         self.scene = scene
 
     @torch.inference_mode()
@@ -377,13 +388,11 @@ class Engine:
                 bpm = self.tap_tempo.tap(event.stamp_ns / 1e9)
                 if bpm is not None:
                     self.bus.set("tempo.bpm", bpm)
-            else:
-                for listener in self.listeners:
-                    try:
-                        listener.handle(event)
-                    except Exception:  # a control add-on must not stop the show
-                        log.exception("trigger %s failed in %s", name,
-                                      type(listener).__name__)
+            for listener in self.listeners:
+                try:
+                    listener.handle(event)
+                except Exception:  # a control add-on must not stop the show
+                    log.exception("trigger %s failed in %s", name, type(listener).__name__)
 
     def snapshot(self) -> None:
         """Capture the output at the next present; it is written by ``_write_snapshot``."""
@@ -420,6 +429,10 @@ class Engine:
                 handle_events(self.display.poll(), self.bus)
                 self.bus.drain(self.controls)
                 self.controls.step(dt)
+                self._beat_phase = (self._beat_phase + dt * self.controls["tempo.bpm"] / 60.0) % 1.0
+                self.sources.set("tempo.phase", self._beat_phase)
+                self.sources.step(dt)
+                self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()
                 self._follow_record_switch()
                 stamp = self.controls.newest_stamp_ns

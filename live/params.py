@@ -345,7 +345,10 @@ class Controls:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.target = registry.defaults.copy()
+        self.smoothed = registry.defaults.copy()
+        """The smoothers' state: the controls as set, glided."""
         self.value = registry.defaults.copy()
+        """What the picture uses: ``smoothed`` plus this frame's modulation."""
         self.triggers: list[TriggerEvent] = []
         self.newest_stamp_ns = 0
         self._tau = np.maximum(registry.smooth_s, 1e-9)
@@ -355,17 +358,20 @@ class Controls:
         self._index = registry.index
 
     def step(self, dt: float) -> None:
-        """Advance the smoothers by ``dt`` seconds (in place, no allocation)."""
+        """Advance the smoothers by ``dt`` seconds (in place, no allocation); ``value`` then
+        holds the smoothed values, to which modulation may add."""
         np.divide(-max(dt, 0.0), self._tau, out=self._alpha)
         np.exp(self._alpha, out=self._alpha)
         np.subtract(1.0, self._alpha, out=self._alpha)
-        np.subtract(self.target, self.value, out=self._delta)
+        np.subtract(self.target, self.smoothed, out=self._delta)
         self._delta *= self._alpha
-        self.value += self._delta
-        np.copyto(self.value, self.target, where=self._discrete)
+        self.smoothed += self._delta
+        np.copyto(self.smoothed, self.target, where=self._discrete)
+        np.copyto(self.value, self.smoothed)
 
     def jump(self) -> None:
         """Set every smoothed value to its target at once (scene load, tests)."""
+        np.copyto(self.smoothed, self.target)
         np.copyto(self.value, self.target)
 
     def __getitem__(self, name: str) -> float:

@@ -46,6 +46,8 @@ class Scene:
     """Registry parameter name -> base value."""
     midi_maps: tuple[str, ...] = ()
     """MIDI maps of this scene (``[midi] maps = [...]``), checked when the mapper loads them."""
+    maps: tuple = ()
+    """Modulation maps (``[[map]]`` tables): sources moving parameters (live.modulation)."""
 
 
 def list_scenes(scenes_dir: Path) -> list[str]:
@@ -78,7 +80,11 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
     values: dict[str, Any] = {}
     top: dict[str, str] = {}
     midi_maps: tuple[str, ...] = ()
+    maps: tuple = ()
     for key, value in raw.items():
+        if key == "map":
+            maps = _parse_maps(value, text, path, registry)
+            continue
         if not isinstance(value, dict):
             if key not in TOP_LEVEL_KEYS:
                 raise SceneError(f"{path}:{_line_of(text, None, key)}: unknown key {key!r} "
@@ -119,7 +125,25 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
                 raise SceneError(f"{where}: {exc}") from None
             values[name] = sub_value
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
-                 values, midi_maps)
+                 values, midi_maps, maps)
+
+
+def _parse_maps(value: Any, text: str, path: Path, registry: Registry) -> tuple:
+    """The ``[[map]]`` tables; an error names the line of the offending table's header."""
+    from live.modulation import ModulationError, parse_map
+
+    headers = [n for n, line in enumerate(text.splitlines(), start=1)
+               if re.match(r"^\s*\[\[\s*map\s*\]\]", line)]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise SceneError(f"{path}:{headers[0] if headers else 1}: map must be [[map]] tables")
+    maps = []
+    for i, table in enumerate(value):
+        line = headers[i] if i < len(headers) else 1
+        try:
+            maps.append(parse_map(table, registry))
+        except ModulationError as exc:
+            raise SceneError(f"{path}:{line}: {exc}") from None
+    return tuple(maps)
 
 
 def load_scene(name: str, scenes_dir: Path, registry: Registry) -> Scene:

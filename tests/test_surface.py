@@ -152,7 +152,7 @@ def test_new_keys_reach_the_bus(small_config):
 
     engine.listeners.append(Listener())
     engine.run(3)
-    assert seen == [("scene.next", ""), ("scene.prev", ""), ("midi.learn", "")]
+    assert seen == [("scene.next", ""), ("scene.prev", ""), ("tempo.tap", ""), ("midi.learn", "")]
     from live.control.keyboard import handle_key
 
     for _ in range(2):

@@ -342,3 +342,51 @@ class AudioInput:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
+
+
+class Publisher:
+    """Takes each block's features to the show: sources for modulation, and the tempo.
+
+    Runs on the analysis thread. Continuous features go into the source table's slots,
+    onsets and beats are counted there as events; a confident tempo estimate is published to
+    ``tempo.bpm`` (what beat-based walk periods follow) at most twice a second and only when
+    it moved, unless ``follow_tempo`` is off or someone tapped a tempo in the last
+    ``TAP_HOLD_S`` seconds.
+    """
+
+    TAP_HOLD_S = 15.0
+    MIN_CONFIDENCE = 0.5
+
+    def __init__(self, sources, bus=None, follow_tempo: bool = True) -> None:
+        self.sources = sources
+        self.bus = bus
+        self.follow_tempo = follow_tempo and bus is not None
+        self.latest = None
+        self._last_bpm_publish = 0.0
+        self._published_bpm = 0.0
+        self.tapped_at = -1e9
+
+    def __call__(self, features) -> None:
+        table = self.sources
+        table.set("audio.level", features.level)
+        table.set("audio.bass", features.bass)
+        table.set("audio.mid", features.mid)
+        table.set("audio.high", features.high)
+        table.set("audio.phase", features.phase)
+        table.set("audio.bpm", features.bpm)
+        table.set("audio.confidence", features.confidence)
+        if features.onset:
+            table.event("audio.onset", features.onset_strength)
+        if features.beat:
+            table.event("audio.beat", 1.0)
+        self.latest = features
+        if not self.follow_tempo or features.bpm <= 0 or \
+                features.confidence < self.MIN_CONFIDENCE:
+            return
+        now = time.monotonic()
+        if now - self.tapped_at < self.TAP_HOLD_S or now - self._last_bpm_publish < 0.5:
+            return
+        if abs(features.bpm - self._published_bpm) >= 0.5:
+            self.bus.set("tempo.bpm", features.bpm)
+            self._published_bpm = features.bpm
+            self._last_bpm_publish = now

@@ -71,7 +71,7 @@ class ControlSurface:
         self.problems.append(text)
 
     def _scene_switched(self, scene) -> None:
-        self.engine.scene = scene
+        self.engine.use_scene(scene)
         if self.midi is not None:
             try:
                 self.midi.set_scene_maps(scene.midi_maps)
