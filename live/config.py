@@ -108,6 +108,14 @@ class AudioConfig:
     device: str = ""
     samplerate: int = 48000
     blocksize: int = 256
+    osc_out: str = ""
+
+
+@dataclass(frozen=True)
+class TempoConfig:
+    follow_audio: bool = True
+    link: bool = False
+    link_quantum: int = 4
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ class Config:
     osc: OscConfig = field(default_factory=OscConfig)
     oscquery: OscQueryConfig = field(default_factory=OscQueryConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    tempo: TempoConfig = field(default_factory=TempoConfig)
     midi: MidiConfig = field(default_factory=MidiConfig)
     source: str = "<defaults>"
     """Where this config came from (a file path), for messages; not a TOML key."""

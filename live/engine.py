@@ -229,6 +229,8 @@ class Engine:
         """Audio features and the tempo clock, read by the scene's modulation maps."""
         self.modulation = Modulation(scene.maps, self.registry)
         self._beat_phase = 0.0
+        self.external_tempo_phase = False
+        """True while another clock (Ableton Link) writes the tempo.phase source."""
         self.status_lines: list = []
         """Callables returning an extra HUD line (OSC, MIDI), each cheap to call."""
         pipeline = cfg.engine.pipeline
@@ -429,8 +431,10 @@ class Engine:
                 handle_events(self.display.poll(), self.bus)
                 self.bus.drain(self.controls)
                 self.controls.step(dt)
-                self._beat_phase = (self._beat_phase + dt * self.controls["tempo.bpm"] / 60.0) % 1.0
-                self.sources.set("tempo.phase", self._beat_phase)
+                if not self.external_tempo_phase:
+                    self._beat_phase = (self._beat_phase
+                                        + dt * self.controls["tempo.bpm"] / 60.0) % 1.0
+                    self.sources.set("tempo.phase", self._beat_phase)
                 self.sources.step(dt)
                 self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()

@@ -357,11 +357,22 @@ class Publisher:
     TAP_HOLD_S = 15.0
     MIN_CONFIDENCE = 0.5
 
-    def __init__(self, sources, bus=None, follow_tempo: bool = True) -> None:
+    def __init__(self, sources, bus=None, follow_tempo: bool = True,
+                 osc_out: str = "") -> None:
         self.sources = sources
         self.bus = bus
         self.follow_tempo = follow_tempo and bus is not None
         self.latest = None
+        self._out = None
+        if osc_out:
+            import socket
+
+            from live.control.osc import parse_target
+
+            self._target = parse_target(osc_out)
+            family = socket.AF_INET6 if ":" in self._target[0] else socket.AF_INET
+            self._out = socket.socket(family, socket.SOCK_DGRAM)
+            self._out.setblocking(False)
         self._last_bpm_publish = 0.0
         self._published_bpm = 0.0
         self.tapped_at = -1e9
@@ -380,6 +391,8 @@ class Publisher:
         if features.beat:
             table.event("audio.beat", 1.0)
         self.latest = features
+        if self._out is not None:
+            self._send(features)
         if not self.follow_tempo or features.bpm <= 0 or \
                 features.confidence < self.MIN_CONFIDENCE:
             return
@@ -390,3 +403,25 @@ class Publisher:
             self.bus.set("tempo.bpm", features.bpm)
             self._published_bpm = features.bpm
             self._last_bpm_publish = now
+
+    def _send(self, features) -> None:
+        """One OSC bundle with this block's features (``[audio] osc_out``)."""
+        from pythonosc.osc_message_builder import build_msg
+
+        from live.control.osc import _bundle
+
+        messages = [build_msg(f"/live/audio/{name}", [float(getattr(features, name))]).dgram
+                    for name in ("level", "bass", "mid", "high", "phase", "bpm")]
+        if features.onset:
+            messages.append(build_msg("/live/audio/onset",
+                                      [float(features.onset_strength)]).dgram)
+        if features.beat:
+            messages.append(build_msg("/live/audio/beat", [1.0]).dgram)
+        try:
+            self._out.sendto(_bundle(messages), self._target)
+        except OSError:
+            pass  # nobody listening, a full buffer: the show does not care
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()

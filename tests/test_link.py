@@ -1,0 +1,68 @@
+"""Ableton Link: tempo follows a peer, a local change reaches the peer, phase is shared."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from live.control.link import LinkClock
+from live.modulation import SourceTable
+from live.params import Bus, Registry
+
+link = pytest.importorskip("link")
+
+
+def wait_for(check, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_tempo_and_phase_are_shared_with_a_peer():
+    peer = link.Link(97.0)
+    peer.enabled = True
+    bus, sources = Bus(Registry()), SourceTable()
+    clock = LinkClock(bus, sources, quantum=4)
+    assert clock.start()
+    try:
+        if not wait_for(lambda: clock.peers >= 1):
+            pytest.skip("Link peers cannot see each other here (no multicast)")
+        # the two meet on one session tempo
+        assert wait_for(lambda: abs(bus.get("tempo.bpm")
+                                    - peer.captureSessionState().tempo()) < 0.01)
+        # a change made here (a tap, the beat tracker) reaches the peer
+        bus.set("tempo.bpm", 133.0)
+        assert wait_for(lambda: abs(peer.captureSessionState().tempo() - 133.0) < 0.01)
+        # and a peer's change comes here
+        state = peer.captureSessionState()
+        state.setTempo(88.0, peer.clock().micros())
+        peer.commitSessionState(state)
+        assert wait_for(lambda: abs(bus.get("tempo.bpm") - 88.0) < 0.01)
+        # the beat phase is the session's
+        state = peer.captureSessionState()
+        expected = state.phaseAtTime(peer.clock().micros(), 1.0)
+        got = sources.values[sources.index["tempo.phase"]]
+        assert min(abs(got - expected), 1 - abs(got - expected)) < 0.1
+    finally:
+        clock.close()
+        peer.enabled = False
+
+
+def test_missing_link_package_is_a_warning(monkeypatch, caplog):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_link(name, *args, **kwargs):
+        if name == "link":
+            raise ImportError("no module named link")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_link)
+    clock = LinkClock(Bus(Registry()), SourceTable())
+    assert clock.start() is False
+    assert "LinkPython-extern" in caplog.text
