@@ -163,3 +163,48 @@ def test_real_portaudio_stream_through_alsa_file_plugin(tmp_path: Path, repo: Pa
     assert (np.diff(first) > 0).all()
     # the stream raised once: it was closed, PortAudio re-initialised, the stream reopened
     assert result["recoveries"] == 1 and result["after"] >= 40
+
+
+def features(**overrides):
+    from types import SimpleNamespace
+
+    values = dict(level=0.5, bass=0.7, mid=0.2, high=0.1, phase=0.25, bpm=128.0,
+                  confidence=0.9, onset=False, onset_strength=0.0, beat=False)
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def test_publisher_feeds_sources_tempo_and_osc_out():
+    import socket
+
+    from pythonosc.osc_packet import OscPacket
+
+    from live.control.audio import Publisher
+    from live.modulation import SourceTable
+    from live.params import Bus, Registry
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(2.0)
+    bus, sources = Bus(Registry()), SourceTable()
+    publish = Publisher(sources, bus, follow_tempo=True,
+                        osc_out=f"127.0.0.1:{rx.getsockname()[1]}")
+    publish(features(onset=True, onset_strength=0.6, beat=True))
+    sources.step(0.0)
+    assert sources["audio.bass"] == 0.7 and sources["audio.onset"] == 0.6
+    assert sources.fired[sources.index["audio.beat"]]
+    assert bus.get("tempo.bpm") == 128.0  # confident: the tempo follows
+    data, _ = rx.recvfrom(65536)
+    sent = {m.message.address: m.message.params for m in OscPacket(data).messages}
+    assert sent["/live/audio/bass"] == [pytest.approx(0.7)]
+    assert sent["/live/audio/onset"] == [pytest.approx(0.6)] and "/live/audio/beat" in sent
+    # unsure, or just tapped: the tempo stays where it is
+    publish.tapped_at = -1e9
+    publish._last_bpm_publish = -1e9
+    publish(features(bpm=90.0, confidence=0.2))
+    assert bus.get("tempo.bpm") == 128.0
+    publish.tapped_at = time.monotonic()
+    publish(features(bpm=90.0))
+    assert bus.get("tempo.bpm") == 128.0
+    publish.close()
+    rx.close()
