@@ -77,6 +77,8 @@ class AnalyzerConfig:
     threshold_ratio: float = 1.5
     threshold_delta: float = 0.08
     min_onset_gap_s: float = 0.045
+    onset_min_seen_s: float = 0.0016
+    """An onset seen for less than this at the end of a frame is published one hop later."""
     mask_ratio: float = 0.5
     mask_s: float = 0.04
     """After an onset the threshold is raised by mask_ratio * its flux, decaying with mask_s."""
@@ -299,6 +301,8 @@ class Analyzer:
         self._last_detection_s = -1e9
         self._active_since_s = 0.0
         self._last_flux = 0.0
+        self._deferred_onset_s: float | None = None
+        self._deferred_low = 0.0
         self._flux_peak = 0.1
         self._onset_times = np.full(128, -1e9)
         self._onset_weights = np.zeros(128)
@@ -440,22 +444,32 @@ class Analyzer:
             last = (self._onset_pos - 1) % len(self._onset_times)
             self._onset_weights[last] = max(self._onset_weights[last], flux + 2.0 * low_flux)
             self._onset_low[last] = max(self._onset_low[last], low_flux)
-        if flux <= threshold:
+        if self._deferred_onset_s is not None:
+            onset_s, self._deferred_onset_s = self._deferred_onset_s, None
+            flux, low_flux = max(flux, self._last_flux), max(low_flux, self._deferred_low)
+            self._last_flux = flux
+            self._on_onset(onset_s, flux, low_flux)
+        elif flux <= threshold:
             self._armed = True
         elif self._armed and t_end - self._last_detection_s >= cfg.min_onset_gap_s:
             self._armed = False
             self._last_detection_s = t_end
             self._last_flux = flux
-            self._on_onset(t_end, flux, low_flux)
+            onset_s = self._locate_onset(t_end)
+            if t_end - onset_s < cfg.onset_min_seen_s:
+                # only the first samples of the hit are in this frame: its strength would be
+                # a sliver of the real one, so publish it with the next frame
+                self._deferred_onset_s, self._deferred_low = onset_s, low_flux
+            else:
+                self._on_onset(onset_s, flux, low_flux)
         # envelope for the tempo search; low bands count double so kicks outweigh hats
         self._env.push_one(flux + low_flux)
         self._frames += 1
         if self._frames % self._tempo_every == 0:
             self._update_tempo(t_end)
 
-    def _on_onset(self, t_end: float, flux: float, low_flux: float) -> None:
+    def _on_onset(self, onset_s: float, flux: float, low_flux: float) -> None:
         f = self.features
-        onset_s = self._locate_onset(t_end)
         if onset_s - self._last_onset_s > self.config.beat_hold_s:
             self._active_since_s = onset_s  # music (re)starts after a silence
         self._last_onset_s = onset_s
