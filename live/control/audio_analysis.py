@@ -17,22 +17,27 @@ How it works (details and measured figures in docs/audio.md):
   kick's two octaves count as much as a hi-hat's two octaves) plus three level bands (bass,
   mid, high). Band magnitudes are log-compressed (``log1p(gain * magnitude)``), which makes the
   flux below nearly independent of the input gain and ignores anything under the noise floor.
-- **Onsets.** Spectral flux = mean over bands of the positive change of the log magnitude since
-  the previous frame. An onset fires on the first frame whose flux exceeds an adaptive
-  threshold (mean of the last ~0.2 s of flux times a ratio plus an absolute delta), at least
-  ``min_onset_gap_s`` after the previous one, and only after the flux fell back below the
-  threshold (re-arm). The decision needs no future frame, which is what keeps latency at about
-  one hop. The time the onset happened is then located to ~0.7 ms inside the last two hops by
-  the largest jump of high-passed energy between short segments.
+- **Onsets.** Spectral flux = mean over bands of how far each log magnitude rose above the
+  loudest of the previous ~20 ms of frames, widened by one band (SuperFlux's idea: decays,
+  glides and beating partials are not new energy). An onset fires on the first frame whose
+  flux exceeds an adaptive threshold (mean of the last ~0.2 s of flux, each frame clipped at
+  its threshold, times a ratio plus an absolute delta, plus a decaying mask after each hit), at
+  least ``min_onset_gap_s`` after the previous one, and only after the flux fell back below
+  the threshold (re-arm). The decision needs no future frame, which is what keeps latency at
+  about one hop. The time the onset happened is then located to ~0.7 ms inside the last two
+  hops by the largest jump of high-passed energy between short segments; a hit seen for less
+  than ``onset_min_seen_s`` is published one hop later so that its strength is not a sliver.
 - **Tempo.** The onset envelope (flux plus extra weight for the low bands, so kicks outweigh
   hats) of the last ``tempo_window_s`` seconds is autocorrelated by FFT every
   ``tempo_every_s``. Each candidate beat period in [min_bpm, max_bpm] is scored by the mean
-  autocorrelation at 1..4 times the period times a log-Gaussian prior around ``prior_bpm``;
-  the best is refined to a fraction of a frame. Octave errors: when half the chosen period
-  scores nearly as well (every pulse equally strong) the faster tempo wins; otherwise accented
-  beats keep the slower one, so 90 BPM with eighth-note hats stays 90. The published tempo is
-  smoothed when a new estimate agrees within a few percent, and switches only after a
-  different estimate has persisted for ``switch_after_s`` (hysteresis).
+  autocorrelation at all its multiples up to ``comb_span_s`` times a log-Gaussian prior around
+  ``prior_bpm``; the best is refined to a fraction of a frame. Octave errors are settled on
+  the onsets folded at the slower period: when the off-beat half is nearly as strong as the
+  beat (every pulse equally strong, or a kick on every beat) the faster tempo wins; otherwise
+  accented beats keep the slower one, so 90 BPM with loud eighth-note hats stays 90. Nothing
+  is published before ``first_estimate_after_s`` of music; the published tempo is smoothed
+  when a new estimate agrees within a few percent, and switches only after a different
+  estimate has persisted for ``switch_after_s`` (hysteresis).
 - **Beats.** A flywheel predicts the next beat time from the tempo; ``phase`` is the position
   between the last and next predicted beat and a beat is published in the block where the
   prediction falls. The prediction is pulled towards (a) each onset near an expected beat and
