@@ -237,6 +237,19 @@ def test_sustained_chord_gives_no_onsets_and_no_tempo():
     assert result["frames"][-1].bpm == 0 and result["frames"][-1].level > 0.5
 
 
+def test_random_hits_give_no_tempo_and_no_beats():
+    rng = np.random.default_rng(1)
+    signal = (0.002 * rng.standard_normal(15 * SR)).astype(np.float32)
+    t = 0.1
+    while t < 14.8:
+        place(signal, click(rng), t, rng.uniform(0.2, 0.8))
+        t += rng.exponential(0.4) + 0.05
+    result = run(signal)
+    assert len(result["onsets"]) > 20
+    assert len(result["beats"]) == 0
+    assert result["frames"][-1].bpm == 0 and result["frames"][-1].confidence < 0.25
+
+
 def test_faint_noise_is_not_blown_up():
     rng = np.random.default_rng(0)
     result = run((1e-4 * rng.standard_normal(4 * SR)).astype(np.float32))

@@ -104,7 +104,8 @@ class AnalyzerConfig:
     switch_after_s: float = 1.5
     first_estimate_after_s: float = 3.0
     """No tempo is published before this much music (after start or a silence)."""
-    min_confidence: float = 0.1
+    min_confidence: float = 0.25
+    """Below this no first tempo is published and no beats are emitted (random hits, speech)."""
     # beat tracking
     onset_pull: float = 0.25
     histogram_pull: float = 0.3
@@ -674,7 +675,8 @@ class Analyzer:
             f.phase = 0.0
             return
         period = self._period_s
-        active = t_end - self._last_onset_s <= cfg.beat_hold_s
+        active = t_end - self._last_onset_s <= cfg.beat_hold_s and (
+            self._confidence >= cfg.min_confidence or self._hint_bpm is not None)
         if self._next_beat_s < t_end - 4 * period:  # after a long gap: skip, do not burst
             self._next_beat_s += math.floor((t_end - self._next_beat_s) / period) * period
         while self._next_beat_s <= t_end:
