@@ -109,6 +109,8 @@ class AnalyzerConfig:
     # beat tracking
     onset_pull: float = 0.25
     histogram_pull: float = 0.3
+    period_trim_pull: float = 0.05
+    """Fraction of each onset's relative phase error added to the beat period (max ±3%)."""
     phase_window_s: float = 4.0
     beat_hold_s: float = 2.5
     """No beats are published when the last onset is older than this."""
@@ -341,6 +343,7 @@ class Analyzer:
         self._confidence = 0.0
         # beat state
         self._period_s = 0.0
+        self._trim = 0.0  # relative correction of the beat period from onset timing
         self._next_beat_s = 0.0
         self._locked = False
         # levels
@@ -490,8 +493,11 @@ class Analyzer:
         self._onset_pos = (self._onset_pos + 1) % len(self._onset_times)
         self._grow_frames = self._grow_after_onset
         if self._locked and self._period_s > 0:
-            # nudge the beat prediction towards an onset that is close to an expected beat
-            period = self._period_s
+            # nudge the beat prediction towards an onset that is close to an expected beat;
+            # the period trim integrates the same errors (a second-order loop), so a tempo
+            # that drifts faster than the 6 s autocorrelation follows does not leave the beat
+            # lagging
+            period = self._beat_period_s()
             last = self._next_beat_s - period
             target = last if abs(onset_s - last) < abs(onset_s - self._next_beat_s) else (
                 self._next_beat_s)
@@ -499,6 +505,8 @@ class Analyzer:
             if abs(error) < 0.15 * period:
                 share = min(1.0, 0.3 + 2.0 * low_flux / max(flux, 1e-9))
                 self._next_beat_s += self.config.onset_pull * share * error
+                trim = self._trim + self.config.period_trim_pull * share * error / period
+                self._trim = min(max(trim, -0.03), 0.03)
 
     def _locate_onset(self, t_end: float) -> float:
         """Time of the largest jump of high-passed energy within the last two hops."""
@@ -598,7 +606,7 @@ class Analyzer:
             self._set_tempo(bpm)
             return
         if abs(bpm / self._bpm - 1.0) <= cfg.agree_ratio:
-            self._set_tempo(self._bpm + 0.3 * (bpm - self._bpm))
+            self._set_tempo(self._bpm + 0.3 * (bpm - self._bpm), keep_trim=True)
             self._pending_count = 0
             return
         if self._pending_count and abs(bpm / self._pending_bpm - 1.0) <= cfg.agree_ratio:
@@ -611,9 +619,14 @@ class Analyzer:
             self._pending_count = 0
             self._locked = False  # new tempo: take the phase from the onset histogram
 
-    def _set_tempo(self, bpm: float) -> None:
+    def _set_tempo(self, bpm: float, keep_trim: bool = False) -> None:
         self._bpm = bpm
         self._period_s = 60.0 / bpm
+        if not keep_trim:
+            self._trim = 0.0
+
+    def _beat_period_s(self) -> float:
+        return self._period_s * (1.0 + self._trim)
 
     def _fold(self, period_s: float, t_end: float, window_s: float, low: bool = False):
         """Recent onsets folded at ``period_s``: (phases, weights, smoothed 24-bin histogram).
@@ -648,7 +661,7 @@ class Analyzer:
 
     def _lock_phase(self, t_end: float) -> None:
         """Pull the beat prediction towards the strongest phase of recent onsets."""
-        cfg, period = self.config, self._period_s
+        cfg, period = self.config, self._beat_period_s()
         folded = self._fold(period, t_end, cfg.phase_window_s)
         if folded is None:
             return
@@ -674,7 +687,7 @@ class Analyzer:
         if not self._locked or self._period_s <= 0:
             f.phase = 0.0
             return
-        period = self._period_s
+        period = self._beat_period_s()
         active = t_end - self._last_onset_s <= cfg.beat_hold_s and (
             self._confidence >= cfg.min_confidence or self._hint_bpm is not None)
         if self._next_beat_s < t_end - 4 * period:  # after a long gap: skip, do not burst
