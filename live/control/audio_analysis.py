@@ -104,7 +104,7 @@ class AnalyzerConfig:
     switch_after_s: float = 1.5
     first_estimate_after_s: float = 3.0
     """No tempo is published before this much music (after start or a silence)."""
-    min_confidence: float = 0.25
+    min_confidence: float = 0.2
     """Below this no first tempo is published and no beats are emitted (random hits, speech)."""
     # beat tracking
     onset_pull: float = 0.25
