@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record the output to an mp4")
     run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
+    run.add_argument("--audio-file", type=Path, default=None, metavar="FILE",
+                     help="analyse a wav/flac file in real time instead of the sound card")
+    run.add_argument("--audio-play", action="store_true",
+                     help="with --audio-file: also play it out of the default output device")
 
     bench = sub.add_parser("bench", help="measure the engine path headless")
     _common(bench)
@@ -81,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(osc)
     osc.add_argument("--out", type=Path, help="write the markdown here (e.g. docs/osc.md)")
     osc.add_argument("--json", action="store_true", help="print the OSCQuery tree instead")
+
+    analyze = sub.add_parser("analyze", help="run the streaming audio analysis over a file")
+    _common(analyze)
+    analyze.add_argument("--audio-file", type=Path, required=True, metavar="FILE")
+    analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze.add_argument("--blocksize", type=int, default=None,
+                         help="frames per block (default: [audio] blocksize)")
 
     layout = sub.add_parser("layout", help="write the TouchOSC layout generated from the "
                                            "parameters")
@@ -193,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
                  scene.name, "x".join(map(str, engine.display.output_size)))
         try:
-            surface = ControlSurface(cfg, engine)
+            surface = ControlSurface(cfg, engine, args.audio_file, args.audio_play)
         except MidiMapError as exc:
             engine.close()
             raise UserError(f"config error: {cfg.source}: midi.maps: {exc}") from None
@@ -259,6 +270,27 @@ def cmd_osc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from live.control.audio_analysis import analyze_file
+
+    cfg = _load_config(args)
+    if not args.audio_file.is_file():
+        raise UserError(f"no such file: {args.audio_file}")
+    try:
+        result = analyze_file(args.audio_file, blocksize=args.blocksize or cfg.audio.blocksize)
+    except (RuntimeError, ValueError, OSError) as exc:  # soundfile's errors included
+        raise UserError(f"cannot analyse {args.audio_file}: {exc}") from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            if isinstance(value, list):
+                value = f"{len(value)}: " + " ".join(f"{v:.3f}" for v in value[:12]) + (
+                    " ..." if len(value) > 12 else "")
+            print(f"{key:>22}: {value}")
+    return 0
+
+
 def cmd_layout(args: argparse.Namespace) -> int:
     from live.control import touchosc
 
@@ -310,7 +342,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train.rnn"}
 KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
-            "layout": cmd_layout, "train": cmd_train,
+            "layout": cmd_layout, "analyze": cmd_analyze, "train": cmd_train,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

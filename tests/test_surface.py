@@ -159,3 +159,61 @@ def test_new_keys_reach_the_bus(small_config):
         before = engine.bus.get("show.record")
         handle_key(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_v, mod=0), engine.bus)
         assert engine.bus.get("show.record") == 1.0 - before
+
+
+def groove(path, bpm=124.0, seconds=8.0, rate=48000):
+    """Kicks on the beat, hats between, over a low hum: a file to steer the show with."""
+    import numpy as np
+    import soundfile
+
+    t = np.arange(int(rate * seconds)) / rate
+    x = 0.1 * np.sin(2 * np.pi * 110 * t)
+    rng = np.random.default_rng(0)
+    beat = 60.0 / bpm
+    tail = np.arange(int(0.25 * rate)) / rate
+    kick = 0.9 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tail * 30)) * tail) * np.exp(-tail * 9)
+    hat = 0.25 * rng.standard_normal(int(0.05 * rate)) * np.exp(-np.arange(int(0.05 * rate))
+                                                                 / rate * 80)
+    for k in range(int(seconds / beat)):
+        for start, sound in ((k * beat, kick), ((k + 0.5) * beat, hat)):
+            i = int(start * rate)
+            n = min(len(sound), len(x) - i)
+            x[i:i + n] += sound[:n]
+    soundfile.write(path, x.astype(np.float32), rate)
+
+
+def test_the_default_scene_moves_with_an_audio_file(small_config, tmp_path):
+    """--audio-file through the real analysis: the default scene's maps move the picture and
+    the tempo follows the music."""
+    path = tmp_path / "groove.wav"
+    groove(path)
+    cfg = replace(small_config, osc=OscConfig(enabled=False),
+                  oscquery=OscQueryConfig(enabled=False))
+    scene, model, choice = _prepare(cfg, None, None)
+    engine = Engine(cfg, model, choice, scene, headless=True)
+    surface = ControlSurface(cfg, engine, audio_file=path)
+    surface.start()
+    zooms, flashes = [], []
+
+    class Watch:
+        def handle(self, event):
+            if event.name == "fx.flash":
+                flashes.append(event.arg)
+
+    engine.listeners.append(Watch())
+
+    def actions():
+        end = time.monotonic() + 7.0
+        while time.monotonic() < end:
+            zooms.append(engine.controls["fx.zoom"])
+            time.sleep(0.01)
+
+    try:
+        run_while(engine, actions)
+    finally:
+        surface.close()
+    assert scene.maps  # the default scene maps audio to the picture
+    assert max(zooms) - min(zooms) > 0.02  # kicks push the zoom
+    assert len(flashes) >= 5  # onsets flash
+    assert abs(engine.bus.get("tempo.bpm") - 124.0) < 2.5  # the tempo followed the beat
+    assert "bpm" in surface.hud_line()

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class ControlSurface:
-    def __init__(self, cfg: Config, engine) -> None:
+    def __init__(self, cfg: Config, engine, audio_file=None, audio_play: bool = False) -> None:
         self.cfg = cfg
         self.engine = engine
         bus = engine.bus
@@ -45,6 +45,23 @@ class ControlSurface:
                 self.midi.set_scene_maps(engine.scene.midi_maps)
             self.midi_input = MidiInput(cfg.midi, self.midi)
             engine.listeners.append(_MidiLearn(self.midi))
+        self.audio = None
+        self.analyzer = None
+        self._tempo_hint: float | None = None
+        self.publisher = None
+        if cfg.audio.enabled or audio_file is not None:
+            from live.control.audio import AudioInput, Publisher
+
+            self.publisher = Publisher(engine.sources, bus, cfg.tempo.follow_audio,
+                                       cfg.audio.osc_out)
+            self.audio = AudioInput(cfg.audio, self._make_analyzer, self.publisher,
+                                    file=audio_file, play=audio_play)
+            engine.listeners.append(_TapHoldsTempo(self))
+        self.link = None
+        if cfg.tempo.link:
+            from live.control.link import LinkClock
+
+            self.link = LinkClock(bus, engine.sources, cfg.tempo.link_quantum)
         engine.status_lines.append(self.hud_line)
 
     def start(self) -> None:
@@ -65,6 +82,23 @@ class ControlSurface:
                     self.oscquery = None
         if self.midi_input is not None:
             self.midi_input.start()
+        if self.audio is not None:
+            self.audio.start()
+        if self.link is not None and self.link.start():
+            self.engine.external_tempo_phase = True
+
+    def _make_analyzer(self, samplerate: int, blocksize: int):
+        from live.control.audio_analysis import Analyzer
+
+        analyzer = self.analyzer = Analyzer(samplerate, blocksize)
+
+        def process(block):
+            hint, self._tempo_hint = self._tempo_hint, None
+            if hint is not None:  # a tap, handed over to this (the analysis) thread
+                analyzer.set_tempo_hint(hint)
+            return analyzer.process(block)
+
+        return process
 
     def _problem(self, text: str) -> None:
         log.error("%s; the show goes on without it", text)
@@ -90,12 +124,22 @@ class ControlSurface:
             parts.append("OSC off (port taken?)")
         if self.midi is not None and self.midi.armed:
             parts.append(f"MIDI learn: move a control for {self.midi.armed}")
+        if self.audio is not None:
+            latest = self.publisher.latest
+            if latest is not None and self.audio.state in ("running", "file"):
+                bpm = f"{latest.bpm:5.1f} bpm" if latest.bpm > 0 else "no beat yet"
+                parts.append(f"audio {_bar(latest.level)} {bpm}")
+            else:
+                parts.append(f"audio {self.audio.state}")
+        if self.link is not None and self.link.link is not None:
+            parts.append(f"Link {self.link.peers} peers")
         if self.deck.last_error:
             parts.append("scene error: " + self.deck.last_error[-60:])
         return "   ".join(parts)
 
     def close(self) -> None:
-        for part in (self.midi_input, self.oscquery, self.osc, self.feedback):
+        for part in (self.link, self.audio, self.publisher, self.midi_input, self.oscquery,
+                     self.osc, self.feedback):
             if part is not None:
                 try:
                     part.close()
@@ -113,3 +157,23 @@ class _MidiLearn:
     def handle(self, event) -> None:
         if event.name == "midi.learn":
             self.mapper.handle_trigger(event)
+
+
+class _TapHoldsTempo:
+    """A tap on the tempo wins over the beat tracker for a while, and seeds it."""
+
+    def __init__(self, surface: ControlSurface) -> None:
+        self.surface = surface
+
+    def handle(self, event) -> None:
+        if event.name != "tempo.tap":
+            return
+        import time
+
+        self.surface.publisher.tapped_at = time.monotonic()
+        self.surface._tempo_hint = self.surface.engine.bus.get("tempo.bpm")
+
+
+def _bar(level: float, width: int = 8) -> str:
+    filled = int(round(min(max(level, 0.0), 1.0) * width))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
