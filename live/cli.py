@@ -276,8 +276,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     if not args.audio_file.is_file():
         raise UserError(f"no such file: {args.audio_file}")
+    blocksize = args.blocksize or cfg.audio.blocksize
     try:
-        result = analyze_file(args.audio_file, blocksize=args.blocksize or cfg.audio.blocksize)
+        result = analyze_file(args.audio_file, blocksize=blocksize)
+        result.update(_callback_cost(args.audio_file, blocksize))
     except (RuntimeError, ValueError, OSError) as exc:  # soundfile's errors included
         raise UserError(f"cannot analyse {args.audio_file}: {exc}") from None
     if args.json:
@@ -289,6 +291,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                     " ..." if len(value) > 12 else "")
             print(f"{key:>22}: {value}")
     return 0
+
+
+def _callback_cost(path: Path, blocksize: int) -> dict:
+    """The input callback's cost on this file's blocks, against the block's duration."""
+    import numpy as np
+    import soundfile
+
+    from live.control.audio import callback_cost_us
+
+    info = soundfile.info(str(path))
+    blocks = [b.copy() for b in soundfile.blocks(str(path), blocksize=blocksize,
+                                                  dtype="float32", always_2d=True,
+                                                  fill_value=0.0, frames=info.samplerate * 20)]
+    cost = callback_cost_us(blocks, info.samplerate)
+    block_us = blocksize / info.samplerate * 1e6
+    return {"callback_us_p50": round(float(np.percentile(cost, 50)), 2),
+            "callback_us_p99": round(float(np.percentile(cost, 99)), 2),
+            "callback_share_of_block_p99": round(float(np.percentile(cost, 99)) / block_us, 5)}
 
 
 def cmd_layout(args: argparse.Namespace) -> int:

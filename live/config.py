@@ -108,6 +108,7 @@ class AudioConfig:
     device: str = ""
     samplerate: int = 48000
     blocksize: int = 256
+    latency: str = "low"
     osc_out: str = ""
 
 

@@ -208,3 +208,30 @@ def test_publisher_feeds_sources_tempo_and_osc_out():
     assert bus.get("tempo.bpm") == 128.0
     publish.close()
     rx.close()
+
+
+def test_tap_tempo_follows_taps_and_forgets_after_a_pause():
+    from live.control.tempo import TapTempo
+
+    tap = TapTempo()
+    assert tap.tap(10.0) is None  # one tap says nothing yet
+    assert tap.tap(10.5) == pytest.approx(120.0)
+    assert tap.tap(11.0) == pytest.approx(120.0)
+    assert tap.tap(11.52) == pytest.approx(120.0)  # one late tap: the median holds
+    assert tap.tap(20.0) is None  # a long pause starts afresh
+    assert tap.tap(20.4) == pytest.approx(150.0)
+
+
+def test_live_analyze_prints_json(tmp_path: Path, capsys):
+    from live.cli import main
+    from tests.test_surface import groove
+
+    path = tmp_path / "groove.wav"
+    groove(path, bpm=124.0, seconds=8.0)
+    assert main(["analyze", "--audio-file", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert abs(result["bpm"] - 124.0) < 2.5
+    assert len(result["onsets"]) >= 28 and len(result["beats"]) >= 6
+    assert result["onset_latency_ms_p50"] <= 12.0
+    assert result["callback_share_of_block_p99"] < 0.1
+    assert main(["analyze", "--audio-file", str(tmp_path / "none.wav")]) == 2

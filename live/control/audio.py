@@ -183,7 +183,8 @@ class AudioInput:
         channels = max(1, min(2, int(info["max_input_channels"])))
         stream = sd.InputStream(device=self._device(), samplerate=self.samplerate,
                                 blocksize=self.blocksize, channels=channels,
-                                dtype="float32", latency="low", callback=self._callback,
+                                dtype="float32", latency=_latency(self.cfg.latency),
+                                callback=self._callback,
                                 finished_callback=self._finished)
         stream.start()
         self._stream = stream
@@ -337,6 +338,26 @@ class AudioInput:
             self.blocks += 1
         except Exception:  # the analysis must never die with the show running
             log.exception("audio analysis failed on a block")
+
+
+def _latency(text: str) -> str | float:
+    """``[audio] latency``: "low" / "high" as PortAudio names them, or seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        return text if text in ("low", "high") else "low"
+
+
+def callback_cost_us(blocks: list[np.ndarray], samplerate: int = 48000) -> np.ndarray:
+    """Microseconds the real PortAudio callback takes on each of ``blocks`` (``live
+    analyze`` reports it against the block's duration)."""
+    audio = AudioInput(AudioConfig(samplerate=samplerate), lambda *_: None, lambda _: None)
+    times = np.zeros(len(blocks))
+    for i, block in enumerate(blocks):
+        start = time.perf_counter_ns()
+        audio._callback(block, len(block), None, None)
+        times[i] = (time.perf_counter_ns() - start) / 1e3
+    return times
 
 
 def _reason(exc: Exception) -> str:
