@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from live.params import Controls, Registry, TriggerEvent
+from live.params import AUDIO_SOURCES, Controls, Registry, TriggerEvent
 
 SOURCES = ("audio.level", "audio.bass", "audio.mid", "audio.high", "audio.onset",
            "audio.beat", "audio.phase", "audio.bpm", "audio.confidence", "tempo.phase")
@@ -140,6 +140,13 @@ class Modulation:
         self._target = [registry.index[m.target] for m in self.maps]
         self._trigger = [registry[m.target].kind == "trigger" for m in self.maps]
         self._event = [m.source in EVENTS for m in self.maps]
+        # audio maps scale with the master depth and their source's depth fader
+        master = registry.index.get("audio.depth")
+        self._depth = [
+            (master, registry.index.get(f"{m.source}_depth"))
+            if m.source.startswith("audio.") and m.source[6:] in AUDIO_SOURCES else
+            (master, None) if m.source.startswith("audio.") else (None, None)
+            for m in self.maps]
         self._state = np.zeros(len(self.maps))
         self._above = np.zeros(len(self.maps), dtype=bool)
         self._lo = np.array([p.lo for p in registry])
@@ -151,14 +158,20 @@ class Modulation:
             return
         for k, m in enumerate(self.maps):
             s = self._source[k]
+            amount = m.amount
+            master, depth = self._depth[k]
+            if master is not None:
+                amount *= controls.value[master]
+            if depth is not None:
+                amount *= controls.value[depth]
             if self._trigger[k]:
                 if self._event[k]:
-                    if sources.fired[s]:
-                        self._fire(controls, m, m.amount * sources.strength[s])
+                    if sources.fired[s] and amount > 0:
+                        self._fire(controls, m, amount * sources.strength[s])
                     continue
                 above = sources.current[s] >= 0.5
-                if above and not self._above[k]:
-                    self._fire(controls, m, m.amount)
+                if above and not self._above[k] and amount > 0:
+                    self._fire(controls, m, amount)
                 self._above[k] = above
                 continue
             x = (sources.current[s] - m.lo) / (m.hi - m.lo)
@@ -172,7 +185,7 @@ class Modulation:
             if m.smooth_s > 0:
                 x = self._state[k] + (x - self._state[k]) * (1 - math.exp(-dt / m.smooth_s))
             self._state[k] = x
-            controls.value[self._target[k]] += m.amount * x
+            controls.value[self._target[k]] += amount * x
         np.clip(controls.value, self._lo, self._hi, out=controls.value)
 
     def _fire(self, controls: Controls, m: Map, arg: float) -> None:

@@ -145,6 +145,8 @@ MAX_TEXT = 256
 WALK_MODES = ("loop", "noise", "orbit")
 PC_PARAMS = ("walk.pc1", "walk.pc2", "walk.pc3", "walk.pc4")
 MIRROR_MODES = ("off", "horizontal", "vertical", "quad")
+AUDIO_SOURCES = ("level", "bass", "mid", "high", "onset", "beat")
+"""Audio sources with a depth fader (``audio.bass_depth``); see live/modulation.py."""
 
 REGISTRY: tuple[Param, ...] = (
     # latent walk
@@ -193,6 +195,11 @@ REGISTRY: tuple[Param, ...] = (
     _t("scene.next", "switch to the next scene in the scenes folder (alphabetical)"),
     _t("scene.prev", "switch to the previous scene"),
     _s("scene.go", "switch to a scene by name (a string) or by number (0 = first)"),
+    # audio mapping: how strongly the scene's [[map]] tables from each audio source act
+    _f("audio.depth", 1.0, 0.0, 2.0, "x", 0.1,
+       "master depth of every audio modulation (0 = the music moves nothing)"),
+    *(_f(f"audio.{name}_depth", 1.0, 0.0, 2.0, "x", 0.1,
+         f"depth of the modulation from audio.{name}") for name in AUDIO_SOURCES),
     # text layer
     _b("text.visible", False, "show the live text over the picture"),
     _f("text.rate", 12.0, 0.0, 80.0, "chars/s", 0.3, "typing speed (0 = only bursts and beats)"),

@@ -110,3 +110,21 @@ def test_scene_maps_with_file_and_line(tmp_path: Path):
     bad = text.replace('curve = "log"', 'curve = "wobbly"')
     with pytest.raises(SceneError, match=r"s.toml:10: curve"):
         parse_scene(bad, tmp_path / "s.toml", REG)
+
+
+def test_depth_faders_scale_audio_maps():
+    _, controls = settled(audio__depth=0.5, audio__bass_depth=2.0, audio__onset_depth=0.0)
+    sources = SourceTable()
+    modulation = Modulation([Map("audio.bass", "fx.zoom", 0.2),
+                             Map("audio.onset", "fx.flash", 1.0),
+                             Map("tempo.phase", "fx.hue", 10.0)], REG)
+    sources.set("audio.bass", 1.0)
+    sources.set("tempo.phase", 0.5)
+    sources.event("audio.onset", 1.0)
+    sources.step(1 / 60)
+    controls.step(1 / 60)
+    controls.triggers.clear()
+    modulation.apply(controls, sources, 1 / 60)
+    assert controls["fx.zoom"] == pytest.approx(1.0 + 0.2 * 0.5 * 2.0)
+    assert controls.triggers == []  # onset depth 0: no flash
+    assert controls["fx.hue"] == pytest.approx(5.0)  # not an audio source: no depth

@@ -145,24 +145,24 @@ def test_interactive_controls_on_a_page_do_not_overlap(shipped):
 
 def test_a_new_group_gets_its_own_pages():
     extra = (
-        Param("audio.gain", "float", 1.0, 0.0, 4.0, "x", 0.1, "input gain"),
-        Param("audio.band", "enum", "low", 0, 2, "", 0.0, "band", ("low", "mid", "high")),
-        Param("audio.gate", "bool", False, 0, 1),
-        Param("audio.reset", "trigger", 0.0, 0, 1),
-        Param("audio.say", "trigger", 0.0, 0, 1, text=True),
-        Param("audio.pad", "trigger", 0.0, 0, 5),
-        *(Param(f"audio.lfo{i}", "float", 0.0, 0.0, 1.0) for i in range(12)),
+        Param("lfo.gain", "float", 1.0, 0.0, 4.0, "x", 0.1, "input gain"),
+        Param("lfo.band", "enum", "low", 0, 2, "", 0.0, "band", ("low", "mid", "high")),
+        Param("lfo.gate", "bool", False, 0, 1),
+        Param("lfo.reset", "trigger", 0.0, 0, 1),
+        Param("lfo.say", "trigger", 0.0, 0, 1, text=True),
+        Param("lfo.pad", "trigger", 0.0, 0, 5),
+        *(Param(f"lfo.lfo{i}", "float", 0.0, 0.0, 1.0) for i in range(12)),
     )
     data = touchosc.build_layout(Registry(REGISTRY + extra))
     titles = touchosc.page_titles(data)
-    assert titles[-2:] == ["audio", "audio 2"]
+    assert titles[-2:] == ["lfo", "lfo 2"]
     addresses = set(touchosc.read_layout(data))
-    assert {"/live/norm/audio/gain", "/live/audio/band", "/live/audio/gate",
-            "/live/audio/reset"} <= addresses
-    assert "/live/audio/say" not in addresses  # a string trigger: left off, with the reason
-    assert "audio.say" in touchosc.left_off(Registry(REGISTRY + extra))
-    assert all(f"/live/norm/audio/lfo{i}" in addresses for i in range(12))
-    assert {f"/live/audio/pad/{slot}" for slot in range(6)} <= addresses  # a slot trigger
+    assert {"/live/norm/lfo/gain", "/live/lfo/band", "/live/lfo/gate",
+            "/live/lfo/reset"} <= addresses
+    assert "/live/lfo/say" not in addresses  # a string trigger: left off, with the reason
+    assert "lfo.say" in touchosc.left_off(Registry(REGISTRY + extra))
+    assert all(f"/live/norm/lfo/lfo{i}" in addresses for i in range(12))
+    assert {f"/live/lfo/pad/{slot}" for slot in range(6)} <= addresses  # a slot trigger
     # the shipped pages are unchanged by the extra group
     assert titles[:6] == touchosc.page_titles(touchosc.build_layout())[:6]
 
