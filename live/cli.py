@@ -93,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--blocksize", type=int, default=None,
                          help="frames per block (default: [audio] blocksize)")
 
+    text = sub.add_parser("text", help="generate text with a char-RNN, as the show does")
+    _common(text)
+    text.add_argument("--model", default="default-rnn", help="char-RNN model name or folder")
+    text.add_argument("--chars", type=int, default=500)
+    text.add_argument("--temperature", type=float, default=0.8)
+    text.add_argument("--top-k", type=int, default=0)
+    text.add_argument("--top-p", type=float, default=1.0)
+    text.add_argument("--prime", default="", help="words to continue from")
+    text.add_argument("--seed", type=int, default=0)
+    text.add_argument("--json", action="store_true", help="print one JSON object")
+
     layout = sub.add_parser("layout", help="write the TouchOSC layout generated from the "
                                            "parameters")
     _common(layout)
@@ -311,6 +322,37 @@ def _callback_cost(path: Path, blocksize: int) -> dict:
             "callback_share_of_block_p99": round(float(np.percentile(cost, 99)) / block_us, 5)}
 
 
+def cmd_text(args: argparse.Namespace) -> int:
+    import time
+
+    from live.device import torch_threads
+    from live.store import ModelError, load_model
+    from live.textgen import fit_to_vocab
+
+    cfg = _load_config(args)
+    try:
+        loaded = load_model(args.model, cfg.path("models"), kinds=("char-rnn",))
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    if args.chars < 1 or not 0 < args.top_p <= 1 or args.temperature <= 0:
+        raise UserError("--chars must be >= 1, --temperature > 0, --top-p in (0, 1]")
+    sampler = loaded.module.sampler(args.temperature, args.top_k, args.seed, args.top_p)
+    prime = fit_to_vocab(args.prime, sampler.vocab)
+    with torch_threads(1):  # as the show's sampler thread runs
+        sampler.feed(prime)
+        started = time.perf_counter()
+        text = sampler.generate(args.chars)
+        seconds = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"model": loaded.name, "prime": prime, "text": text,
+                          "chars": len(text), "chars_per_s": round(len(text) / seconds),
+                          "temperature": args.temperature, "top_k": args.top_k,
+                          "top_p": args.top_p, "seed": args.seed}))
+    else:
+        print(prime + text)
+    return 0
+
+
 def cmd_layout(args: argparse.Namespace) -> int:
     from live.control import touchosc
 
@@ -362,7 +404,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train.rnn"}
 KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
-            "layout": cmd_layout, "analyze": cmd_analyze, "train": cmd_train,
+            "layout": cmd_layout, "analyze": cmd_analyze, "text": cmd_text, "train": cmd_train,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

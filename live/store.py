@@ -62,6 +62,10 @@ def resolve(name: str, models_dir: Path) -> Path:
     folder = models_dir / name
     if (folder / "model.toml").exists():
         return folder
+    for empty in (candidate, folder):
+        if empty.is_dir():
+            raise ModelError(f"{empty} is not a model folder: it has no model.toml (train one "
+                             "with live train, or copy a whole model folder)")
     known = ", ".join(m.name for m in list_models(models_dir)) or "none"
     raise ModelError(f"unknown model {name!r} in {models_dir} (known: {known})")
 

@@ -98,26 +98,29 @@ class CharRNN(nn.Module):
         logits, state = self(idx[:, None], state)
         return logits[:, 0], state
 
-    def sampler(self, temperature: float = 0.8, top_k: int = 0, seed: int = 0) -> Sampler:
-        return Sampler(self, temperature, top_k, seed)
+    def sampler(self, temperature: float = 0.8, top_k: int = 0, seed: int = 0,
+                top_p: float = 1.0) -> Sampler:
+        return Sampler(self, temperature, top_k, seed, top_p)
 
 
 class Sampler:
     """Batch-1 character generator that keeps its hidden state between calls (CPU, fp32).
 
     The weights are copied when the sampler is made: make a new one after the model changes.
-    ``temperature`` and ``top_k`` may be changed between characters. Not thread-safe: one
-    sampler per thread.
+    ``temperature``, ``top_k`` and ``top_p`` (nucleus sampling: only the likeliest characters
+    that together hold this much probability) may be changed between characters. Not
+    thread-safe: one sampler per thread.
     """
 
     def __init__(self, model: CharRNN, temperature: float = 0.8, top_k: int = 0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, top_p: float = 1.0) -> None:
         cfg = model.cfg
         self.cfg = cfg
         self.vocab = cfg.vocab
         self.index = {ch: i for i, ch in enumerate(cfg.vocab)}
         self.temperature = temperature
         self.top_k = top_k
+        self.top_p = top_p
         self.rng = np.random.default_rng(seed)
         self.lstm = cfg.cell == "lstm"
         hidden, rnn = cfg.hidden, model.rnn
@@ -236,6 +239,11 @@ class Sampler:
             kth = np.partition(scores, -self.top_k)[-self.top_k]
             scores = np.where(scores < kth, -np.inf, scores)
         weights = np.exp((scores - scores.max()) / self.temperature)
+        if 0.0 < self.top_p < 1.0:
+            order = np.argsort(weights)[::-1]
+            mass = np.cumsum(weights[order])
+            keep = int(np.searchsorted(mass, self.top_p * mass[-1])) + 1
+            weights[order[keep:]] = 0.0
         cumulative = np.cumsum(weights)
         return int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1],
                                    side="right"))
