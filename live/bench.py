@@ -175,11 +175,14 @@ def _window(presents: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
 
 def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: Scene,
               frames: int, size: tuple[int, int], flood_rate: float = 20000.0,
-              fuzz_count: int = 100_000) -> dict:
+              fuzz_count: int = 100_000, text_model=None) -> dict:
     cfg = replace(cfg, display=replace(cfg.display, size=size, vsync=False, hud=False),
                   engine=replace(cfg.engine, max_fps=0.0))
     engine = Engine(cfg, model, choice, scene, headless=True,
-                    log_capacity=SKIP_FRAMES + 3 * frames + 5000)
+                    log_capacity=SKIP_FRAMES + 3 * frames + 5000, text_model=text_model)
+    if text_model is not None:
+        engine.bus.set("text.visible", True)
+        engine.bus.set("text.rate", 30.0)
     osc_cfg = OscConfig(host="127.0.0.1", port=0, feedback_port=9, allow=("127.0.0.0/8",))
     feedback = Feedback(engine.bus, osc_cfg)
     osc = OscServer(engine.bus, osc_cfg, feedback)
@@ -243,6 +246,9 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "control_to_photon_ms_p99": round(percentile(latency, 99), 3),
         "control_events": int(len(latency)),
         "control_path": "OSC over loopback UDP",
+        "text": None if engine.text is None else {
+            "model": engine.text.gen.name, "chars_typed": engine.text.typed,
+            "line_renders": getattr(engine.text.layer, "renders", None)},
         "stage_ms": {name: round(float(np.median(stage_ms[:, i])), 3)
                      for i, name in enumerate(STAGES)},
     }

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="OSC messages/s sent in the flood phase (0 = no flood phase)")
     bench.add_argument("--osc-fuzz", type=int, default=100_000, metavar="PACKETS",
                        help="fuzzed OSC packets sent in the fuzz phase (0 = no fuzz phase)")
+    bench.add_argument("--text", action="store_true",
+                       help="live text on (the scene's char-RNN typing 30 chars/s)")
 
     models = sub.add_parser("models", help="list the model folders")
     _common(models)
@@ -207,9 +209,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         scene, model, choice = _prepare(cfg, args.scene, args.model)
         fixed_dt = 1.0 / cfg.record.fps if args.headless and args.frames and args.record else None
+        text_model = _text_model(cfg, scene)
         try:
             engine = Engine(cfg, model, choice, scene, headless=args.headless,
-                            record=args.record, fixed_dt=fixed_dt, stop=stop)
+                            record=args.record, fixed_dt=fixed_dt, stop=stop,
+                            text_model=text_model)
         except DisplayError as exc:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
@@ -231,13 +235,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text_model(cfg: config_mod.Config, scene):
+    """The scene's char-RNN for the live text, or None (with a warning) when it is missing."""
+    from live.store import ModelError, load_model
+
+    try:
+        return load_model(scene.text_model, cfg.path("models"), kinds=("char-rnn",))
+    except ModelError as exc:
+        log.warning("no live text: %s", exc)
+        return None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from live.bench import run_bench
 
     cfg = _load_config(args)
     scene, model, choice = _prepare(cfg, args.scene, args.model, args.device)
+    text_model = _text_model(cfg, scene) if args.text else None
+    if args.text and text_model is None:
+        raise UserError(f"--text: the scene's text model {scene.text_model!r} is missing")
     result = run_bench(cfg, model, choice, scene, args.frames, args.size or cfg.display.size,
-                       flood_rate=args.osc_flood_rate, fuzz_count=args.osc_fuzz)
+                       flood_rate=args.osc_flood_rate, fuzz_count=args.osc_fuzz,
+                       text_model=text_model)
     if args.json:
         print(json.dumps(result))
     else:

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pygame
 import torch
 
 from live.config import Config
@@ -40,6 +41,7 @@ from live.walk import Walk
 log = logging.getLogger(__name__)
 
 STAGES = ("controls", "walk", "decode", "fx", "present")
+RESIZE_EVENTS = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED)
 MAX_DT_S = 0.1
 """A stall longer than this is not replayed as a jump in the walk."""
 DECODE_WAIT_S = 0.5
@@ -161,7 +163,7 @@ class Engine:
                  scene: Scene, headless: bool = False, record: Path | None = None,
                  registry: Registry | None = None, bus: Bus | None = None,
                  fixed_dt: float | None = None, log_capacity: int = 1200,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, text_model=None) -> None:
         self.cfg = cfg
         self.choice = choice
         self.scene = scene
@@ -254,9 +256,31 @@ class Engine:
         self._snapshot_threads: list[threading.Thread] = []
         self._last_shown_stamp_ns = 0
         self.last_control_to_photon_ms = 0.0
+        self.text = None
+        """The live text (live/textgen.py): a sampler thread and the layer drawing it."""
+        if text_model is not None:
+            self.set_text_model(text_model)
+        self._beat_index = self.sources.index["audio.beat"]
         self.apply_scene(scene)
 
     # ------------------------------------------------------------------ set-up
+    def set_text_model(self, text_model) -> None:
+        """Use ``text_model`` (a loaded char-RNN) for the live text; any thread (the sampler
+        thread starts here, the swap is one reference store)."""
+        from live.textgen import TextGen, TextShow
+
+        gen = TextGen(text_model.module, text_model.name, seed=self.cfg.show.seed)
+        gen.start()
+        if self.text is None:
+            from live.render.text import TextLayer
+
+            self.text = TextShow(gen, TextLayer(self.display.renderer,
+                                                self.display.output_size))
+            self.listeners.append(self.text)
+        else:
+            old, self.text.gen = self.text.gen, gen
+            old.close()
+
     def _new_recorder(self, path: Path) -> Recorder:
         output = self.display.output_size
         return Recorder(
@@ -382,6 +406,8 @@ class Engine:
                 self.hud.toggle()
             elif name == "show.fullscreen":
                 self.display.toggle_fullscreen()
+                if self.text is not None:
+                    self.text.layer.resize(self.display.output_size)
             elif name == "show.snapshot":
                 self.snapshot()
             elif name == "show.quit":
@@ -428,7 +454,10 @@ class Engine:
                 stages = self._stages
                 t0 = now
 
-                handle_events(self.display.poll(), self.bus)
+                events = self.display.poll()
+                handle_events(events, self.bus)
+                if self.text is not None and any(e.type in RESIZE_EVENTS for e in events):
+                    self.text.layer.resize(self.display.output_size)
                 self.bus.drain(self.controls)
                 self.controls.step(dt)
                 if not self.external_tempo_phase:
@@ -438,6 +467,8 @@ class Engine:
                 self.sources.step(dt)
                 self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()
+                if self.text is not None:
+                    self.text.frame(dt, self.controls, bool(self.sources.fired[self._beat_index]))
                 self._follow_record_switch()
                 stamp = self.controls.newest_stamp_ns
                 t1 = time.perf_counter()
@@ -478,7 +509,8 @@ class Engine:
                 t4 = time.perf_counter()
                 stages[3] = (t4 - t3) * 1e3
 
-                self.display.set_overlays([], self.hud.update(dt, self.hud_lines()))
+                overlays = self.text.layer.update(dt, self.controls) if self.text else []
+                self.display.set_overlays(overlays, self.hud.update(dt, self.hud_lines()))
                 self.display.present()
                 present_ns = time.perf_counter_ns()
                 if self.display.captured is not None:
@@ -526,6 +558,8 @@ class Engine:
         ]
 
     def close(self) -> None:
+        if self.text is not None:
+            self.text.gen.close()
         if self.worker is not None:
             self.worker.close()
             self.worker = None

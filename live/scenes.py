@@ -29,7 +29,7 @@ from live.params import Registry
 
 log = logging.getLogger(__name__)
 
-TOP_LEVEL_KEYS = ("model", "description")
+TOP_LEVEL_KEYS = ("model", "description", "text_model")
 
 
 class SceneError(ValueError):
@@ -42,6 +42,8 @@ class Scene:
     path: Path | None
     model: str = "default-gan"
     description: str = ""
+    text_model: str = "default-rnn"
+    """The char-RNN that types the live text (``text.visible`` shows it)."""
     values: dict[str, Any] = field(default_factory=dict)
     """Registry parameter name -> base value."""
     midi_maps: tuple[str, ...] = ()
@@ -125,7 +127,7 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
                 raise SceneError(f"{where}: {exc}") from None
             values[name] = sub_value
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
-                 values, midi_maps, maps)
+                 top.get("text_model", "default-rnn"), values, midi_maps, maps)
 
 
 def _parse_maps(value: Any, text: str, path: Path, registry: Registry) -> tuple:

@@ -362,6 +362,8 @@ def callback_cost_us(blocks: list[np.ndarray], samplerate: int = 48000) -> np.nd
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
+    if "querying device -1" in text:
+        return "this machine has no default input device"
     return text.splitlines()[0][:200]
 
 

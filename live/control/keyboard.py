@@ -18,6 +18,7 @@ v                          start / stop recording an mp4
 n / p                      next / previous scene
 t                          tap tempo
 l                          MIDI learn: the next control moved drives the last changed parameter
+x                          live text on / off
 q, escape                  quit
 =========================  ==========================================
 """
@@ -75,6 +76,8 @@ def handle_key(event: pygame.event.Event, bus: Bus) -> None:
         bus.trigger("tempo.tap")
     elif key == pygame.K_l:
         bus.trigger("midi.learn", text="")
+    elif key == pygame.K_x:
+        bus.set("text.visible", bus.get("text.visible") < 0.5)
     elif key in (pygame.K_q, pygame.K_ESCAPE):
         bus.trigger("show.quit")
 

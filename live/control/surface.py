@@ -105,7 +105,19 @@ class ControlSurface:
         self.problems.append(text)
 
     def _scene_switched(self, scene) -> None:
+        """On the scenes thread: adopt the scene, and load its text model if it changed."""
         self.engine.use_scene(scene)
+        text = self.engine.text
+        if text is not None and scene.text_model != text.gen.name:
+            from live.store import ModelError, load_model
+
+            try:
+                model = load_model(scene.text_model, self.cfg.path("models"),
+                                   kinds=("char-rnn",))
+            except ModelError as exc:
+                log.error("scene %s: text model not changed: %s", scene.name, exc)
+            else:
+                self.engine.set_text_model(model)
         if self.midi is not None:
             try:
                 self.midi.set_scene_maps(scene.midi_maps)
