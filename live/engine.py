@@ -378,7 +378,7 @@ class Engine:
     @torch.inference_mode()
     def warm_up(self, frames: int = 8) -> None:
         """Run the whole path a few times before the first shown frame (kernels, caches)."""
-        self.bus.drain(self.controls)
+        self.bus.drain(self.controls, triggers=False)  # triggers are for the first frame
         self.controls.jump()
         # the scene's walk is where the show starts: no glide in from the built-in defaults
         self.walk = Walk(self.walk.dim, seed=self.cfg.show.seed,

@@ -354,14 +354,16 @@ class Bus:
                 return None
             return self.registry.params[int(np.argmax(self._stamps))].name
 
-    def drain(self, into: Controls) -> None:
-        """Copy the newest values and pending triggers into ``into`` (engine thread only)."""
+    def drain(self, into: Controls, triggers: bool = True) -> None:
+        """Copy the newest values and pending triggers into ``into`` (engine thread only);
+        with ``triggers=False`` the triggers stay queued for the next drain."""
         with self._lock:
             np.copyto(into.target, self._values)
             into.newest_stamp_ns = self._newest_stamp_ns
-            into.triggers.clear()
-            into.triggers.extend(self._triggers)
-            self._triggers.clear()
+            if triggers:
+                into.triggers.clear()
+                into.triggers.extend(self._triggers)
+                self._triggers.clear()
 
 
 class Controls:

@@ -125,3 +125,20 @@ def test_empty_model_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["text", "--model", str(tmp_path / "empty")]) == 2
     assert "no model.toml" in capsys.readouterr().err
+
+
+def test_the_engine_types_over_the_picture(small_config, rnn):
+    from live.cli import _prepare
+    from live.engine import Engine
+
+    scene, model, choice = _prepare(small_config, None, None)
+    engine = Engine(small_config, model, choice, scene, headless=True, text_model=rnn)
+    engine.bus.set("text.visible", True)
+    engine.bus.set("text.rate", 80.0)
+    engine.bus.trigger("text.prime", text="Once more unto the breach")
+    wait_for(lambda: len(engine.text.gen.ready) > 0)
+    frames = engine.run(90)
+    assert frames == 90
+    assert engine.text.typed > 20
+    assert any("Once more" in line for line in engine.text.layer.lines), engine.text.layer.lines
+    assert engine.text.layer.renders > 0
