@@ -44,6 +44,9 @@ STAGES = ("controls", "walk", "decode", "fx", "present")
 RESIZE_EVENTS = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED)
 MAX_DT_S = 0.1
 """A stall longer than this is not replayed as a jump in the walk."""
+BEATS_PER_BAR = 4
+QUANTIZE_MAX_S = 8.0
+"""A bar-quantised scene switch never waits longer than this."""
 DECODE_WAIT_S = 0.5
 """How long the loop waits for a decode before re-presenting the last frame."""
 
@@ -174,11 +177,9 @@ class Engine:
         self.fixed_dt = fixed_dt
         device, dtype = choice.device, choice.dtype
 
-        gen = model.module.to(device=device, dtype=dtype)
-        if choice.channels_last:
-            gen = gen.to(memory_format=torch.channels_last)
-        self.generator = gen.eval().bake()
-        self.source_res = gen.resolution
+        self.traced = cfg.engine.compile == "on" or (
+            cfg.engine.compile == "auto" and device.type == "cpu")
+        self._adopt(self._prepare_model(model, warm=0))
 
         self.display = Display(cfg.display, headless=headless)
         output = self.display.output_size
@@ -193,26 +194,14 @@ class Engine:
         self.hud = Hud(self.display.renderer)
         self.hud.visible = cfg.display.hud
 
-        self.walk = Walk(gen.latent_dim, seed=cfg.show.seed,
+        self.walk = Walk(self.latent_dim, seed=cfg.show.seed,
                          keyframes=int(self.registry["walk.keyframes"].default))
-        self._z_host = torch.zeros(1, gen.latent_dim, pin_memory=device.type == "cuda")
-        self._z = torch.zeros(1, gen.latent_dim, device=device, dtype=dtype)
-        self._truncation = torch.ones((), device=device, dtype=dtype)
-        # PCA faders (walk.pc1..4): directions scaled by their spread, in w (GAN) or z (VAE)
-        self.offset_in_w = model.kind == "gan"
-        offset_dim = gen.cfg.w_dim if self.offset_in_w else gen.latent_dim
-        self._offset = torch.zeros(offset_dim, device=device, dtype=dtype)
-        self._directions: torch.Tensor | None = None
-        directions = model.extra.get("directions")
-        if directions is not None and directions.shape[-1] == offset_dim:
-            count = min(len(PC_PARAMS), len(directions))
-            spread = model.extra.get("direction_std", torch.ones(len(directions)))[:count]
-            self._directions = (directions[:count] * spread[:, None]).to(device, dtype)
-            self._pc_host = torch.zeros(count, pin_memory=device.type == "cuda")
-            self._pc = torch.zeros(count, device=device, dtype=dtype)
-        self.traced = cfg.engine.compile == "on" or (
-            cfg.engine.compile == "auto" and device.type == "cpu")
-        self._decoder = self._build_decoder(self.traced)
+        self._pending_model: tuple[dict, float] | None = None
+        self._pending_scene: tuple | None = None
+        self._beats = 0
+        self._last_phase = 0.0
+        self._on_bar = False
+        self.switches = 0
 
         self.recorder: Recorder | None = None
         self._pending_recorder: Recorder | None = None
@@ -356,24 +345,112 @@ class Engine:
         torch.mv(self._directions.t(), self._pc, out=self._offset)
 
     @torch.inference_mode()
-    def _build_decoder(self, trace: bool):
-        """The decode callable: eager, or a TorchScript trace of the batch-1 path.
+    def _prepare_model(self, model: LoadedGenerator, warm: int = 3) -> dict:
+        """Everything that depends on the model, built without touching the running show:
+        on the device, baked, traced and warmed. ``_adopt`` puts it in place (render thread).
+        """
+        device, dtype = self.choice.device, self.choice.dtype
+        pin = device.type == "cuda"
+        gen = model.module.to(device=device, dtype=dtype)
+        if self.choice.channels_last:
+            gen = gen.to(memory_format=torch.channels_last)
+        gen = gen.eval().bake()
+        state = {
+            "model_name": model.name, "generator": gen, "source_res": gen.resolution,
+            "latent_dim": gen.latent_dim, "offset_in_w": model.kind == "gan",
+            "_z_host": torch.zeros(1, gen.latent_dim, pin_memory=pin),
+            "_z": torch.randn(1, gen.latent_dim).to(device, dtype),
+            "_truncation": torch.ones((), device=device, dtype=dtype),
+            "_directions": None, "_pc_host": None, "_pc": None,
+        }
+        # PCA faders (walk.pc1..4): directions scaled by their spread, in w (GAN) or z (VAE)
+        offset_dim = gen.cfg.w_dim if state["offset_in_w"] else gen.latent_dim
+        state["_offset"] = torch.zeros(offset_dim, device=device, dtype=dtype)
+        directions = model.extra.get("directions")
+        if directions is not None and directions.shape[-1] == offset_dim:
+            count = min(len(PC_PARAMS), len(directions))
+            spread = model.extra.get("direction_std", torch.ones(len(directions)))[:count]
+            state["_directions"] = (directions[:count] * spread[:, None]).to(device, dtype)
+            state["_pc_host"] = torch.zeros(count, pin_memory=pin)
+            state["_pc"] = torch.zeros(count, device=device, dtype=dtype)
+        decoder = _Decode(gen, state["offset_in_w"])
+        inputs = (state["_z"], state["_truncation"], state["_offset"])
+        if self.traced:
+            decoder = self._trace(decoder, inputs)
+        for _ in range(warm):  # first calls of a traced graph optimise it: not on stage
+            decoder(*inputs)
+        synchronize(device)
+        state["_decoder"] = decoder
+        return state
+
+    def _adopt(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    @staticmethod
+    def _trace(decoder: torch.nn.Module, inputs: tuple):
+        """A TorchScript trace of the batch-1 decode.
 
         A traced decode runs as one call into C++ that releases the GIL for its whole length,
         so a decode worker and the main thread (fx, present) truly overlap; eager decoding
         takes the GIL between every op and stalls behind the present.
         """
-        decoder = _Decode(self.generator, self.offset_in_w)
-        if not trace:
-            return decoder
         with warnings.catch_warnings():
             # TorchScript is deprecated in favour of torch.compile, but it is what releases
             # the GIL for a whole decode today; see docs/performance.md
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(decoder, (self._z, self._truncation, self._offset),
-                                     check_trace=False)
+            traced = torch.jit.trace(decoder, inputs, check_trace=False)
             return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+
+    def swap_model(self, model: LoadedGenerator, fade_s: float) -> None:
+        """Prepare ``model`` on the calling thread (not the render thread: this takes a while)
+        and have the loop swap it in at its next frame, crossfading over ``fade_s``."""
+        self._pending_model = (self._prepare_model(model), fade_s)
+
+    def request_scene(self, scene: Scene, values: dict, model_state: dict | None = None,
+                      fade_s: float = 2.0, quantize: bool = True) -> None:
+        """Have the loop bring ``scene`` in (any thread): its values, its maps, its model when
+        ``model_state`` (from ``_prepare_model``) is given, and a crossfade of ``fade_s``.
+        With ``quantize`` and an active tempo source (confident audio, Link) it waits for
+        the next bar (at most ``QUANTIZE_MAX_S``)."""
+        self._pending_scene = (scene, values, model_state, fade_s, quantize,
+                               time.perf_counter())
+
+    def tempo_active(self) -> bool:
+        return self.external_tempo_phase or self.sources["audio.confidence"] >= 0.5
+
+    def _bring_in_pending_scene(self) -> None:
+        """Render thread, with no decode in flight: a requested scene, when its time came."""
+        scene, values, model_state, fade_s, quantize, asked = self._pending_scene
+        waited = time.perf_counter() - asked
+        if quantize and self.tempo_active() and not self._on_bar and waited < QUANTIZE_MAX_S:
+            return
+        self._pending_scene = None
+        for name, value in values.items():
+            self.bus.set(name, value)
+        self.use_scene(scene)
+        if model_state is not None:
+            self._pending_model = (model_state, fade_s)
+            self._swap_in_pending_model()
+        else:
+            self.fx.start_fade(fade_s)
+        self.switches += 1
+
+    def _swap_in_pending_model(self) -> None:
+        """Render thread, with no decode in flight: put a prepared model in place."""
+        pending, self._pending_model = self._pending_model, None
+        if pending is None:
+            return
+        state, fade_s = pending
+        old_dim = self.latent_dim
+        self._adopt(state)
+        if self.latent_dim != old_dim:  # another latent space: a new walk through it
+            self.walk = Walk(self.latent_dim, seed=self.cfg.show.seed,
+                             keyframes=int(self.controls["walk.keyframes"]),
+                             mode=self.controls.choice("walk.mode"))
+        self.fx.start_fade(fade_s)
+        log.info("model: %s", self.model_name)
 
     @torch.inference_mode()
     def warm_up(self, frames: int = 8) -> None:
@@ -448,6 +525,11 @@ class Engine:
                 # pipelined: first collect frame N from the worker, so the controls drained
                 # next are as fresh as possible when frame N+1 starts decoding
                 decoded_in_time = self.worker.wait(DECODE_WAIT_S) if self.worker else True
+                if decoded_in_time:
+                    if self._pending_scene is not None:
+                        self._bring_in_pending_scene()
+                    if self._pending_model is not None:
+                        self._swap_in_pending_model()
                 now = time.perf_counter()
                 dt = self.fixed_dt if self.fixed_dt is not None else min(now - last, MAX_DT_S)
                 last = now
@@ -461,10 +543,19 @@ class Engine:
                 self.bus.drain(self.controls)
                 self.controls.step(dt)
                 if not self.external_tempo_phase:
-                    self._beat_phase = (self._beat_phase
-                                        + dt * self.controls["tempo.bpm"] / 60.0) % 1.0
+                    if self.sources["audio.confidence"] >= 0.5:  # locked to the music
+                        self._beat_phase = self.sources["audio.phase"]
+                    else:
+                        self._beat_phase = (self._beat_phase
+                                            + dt * self.controls["tempo.bpm"] / 60.0) % 1.0
                     self.sources.set("tempo.phase", self._beat_phase)
                 self.sources.step(dt)
+                phase = self.sources["tempo.phase"]
+                self._on_bar = False
+                if phase < self._last_phase - 0.5:  # the phase wrapped: a new beat
+                    self._beats += 1
+                    self._on_bar = self._beats % BEATS_PER_BAR == 0
+                self._last_phase = phase
                 self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()
                 if self.text is not None:

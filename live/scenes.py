@@ -29,7 +29,9 @@ from live.params import Registry
 
 log = logging.getLogger(__name__)
 
-TOP_LEVEL_KEYS = ("model", "description", "text_model")
+TOP_LEVEL_KEYS = {"model": str, "description": str, "text_model": str, "transition": float,
+                  "transition_beats": int, "quantize": bool}
+"""Keys outside any table, with their types."""
 
 
 class SceneError(ValueError):
@@ -50,6 +52,17 @@ class Scene:
     """MIDI maps of this scene (``[midi] maps = [...]``), checked when the mapper loads them."""
     maps: tuple = ()
     """Modulation maps (``[[map]]`` tables): sources moving parameters (live.modulation)."""
+    transition: float = 2.0
+    """Seconds the picture crossfades when this scene comes in."""
+    transition_beats: int = 0
+    """When above 0: the crossfade lasts this many beats at the current tempo instead."""
+    quantize: bool = True
+    """Wait for the next bar before switching, while a tempo source (audio, Link) is active."""
+
+    def transition_s(self, bpm: float) -> float:
+        if self.transition_beats > 0 and bpm > 0:
+            return self.transition_beats * 60.0 / bpm
+        return self.transition
 
 
 def list_scenes(scenes_dir: Path) -> list[str]:
@@ -80,7 +93,7 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
         match = re.search(r"line (\d+)", str(exc))
         raise SceneError(f"{path}:{match.group(1) if match else 1}: invalid TOML: {exc}") from None
     values: dict[str, Any] = {}
-    top: dict[str, str] = {}
+    top: dict[str, Any] = {}
     midi_maps: tuple[str, ...] = ()
     maps: tuple = ()
     for key, value in raw.items():
@@ -91,8 +104,15 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
             if key not in TOP_LEVEL_KEYS:
                 raise SceneError(f"{path}:{_line_of(text, None, key)}: unknown key {key!r} "
                                  f"(top-level keys: {', '.join(TOP_LEVEL_KEYS)})")
-            if not isinstance(value, str):
-                raise SceneError(f"{path}:{_line_of(text, None, key)}: {key} must be a string")
+            kind = TOP_LEVEL_KEYS[key]
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value, ok = float(value), True
+            if not ok or (kind in (int, float) and value < 0):
+                name = {str: "a string", float: "seconds (a number >= 0)",
+                        int: "a whole number >= 0", bool: "true or false"}[kind]
+                raise SceneError(f"{path}:{_line_of(text, None, key)}: {key} must be {name}, "
+                                 f"got {value!r}")
             top[key] = value
             continue
         if key == "midi":
@@ -127,7 +147,9 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
                 raise SceneError(f"{where}: {exc}") from None
             values[name] = sub_value
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
-                 top.get("text_model", "default-rnn"), values, midi_maps, maps)
+                 top.get("text_model", "default-rnn"), values, midi_maps, maps,
+                 top.get("transition", 2.0), top.get("transition_beats", 0),
+                 top.get("quantize", True))
 
 
 def _parse_maps(value: Any, text: str, path: Path, registry: Registry) -> tuple:
@@ -181,7 +203,7 @@ class SceneDeck:
     """
 
     def __init__(self, scenes_dir: Path, bus, current: Scene, model: str = "",
-                 on_switch=None) -> None:
+                 on_switch=None, apply=None, watch_s: float = 0.2) -> None:
         import queue
         import threading
 
@@ -191,6 +213,12 @@ class SceneDeck:
         self.current = current
         self.model = model or current.model
         self.on_switch = on_switch
+        self.apply = apply
+        """``apply(scene, values, reload)`` takes a loaded scene to the show (the control
+        surface hands it to the engine, with its model); without it values go to the bus."""
+        self.watch_s = watch_s
+        self.reloads = 0
+        self._mtime = _mtime(current.path)
         self.last_error = ""
         self.dropped = 0
         self._requests: queue.Queue = queue.Queue(maxsize=8)
@@ -235,26 +263,59 @@ class SceneDeck:
         return text
 
     def switch(self, name: str) -> Scene:
-        """Load ``name`` and publish its values (worker thread, or tests)."""
+        """Load ``name`` and take it to the show (worker thread, or tests)."""
         scene = load_scene(name, self.scenes_dir, self.registry)
-        if scene.model != self.model:
-            log.warning("scene %s uses model %s; this show runs %s and switching models "
-                        "while running is not supported yet: its values apply to %s",
-                        scene.name, scene.model, self.model, self.model)
-        for param in self.registry:
-            if param.kind == "trigger" or param.name.startswith(KEEP_ON_SWITCH):
-                continue
-            self.bus.set(param.name, scene.values.get(param.name, param.default))
-        self.current = scene
-        self.last_error = ""
-        log.info("scene: %s", scene.name)
-        if self.on_switch is not None:
-            self.on_switch(scene)
+        self._take(scene, reload=False)
         return scene
 
+    def _take(self, scene: Scene, reload: bool) -> None:
+        values = scene_values(scene, self.registry)
+        if self.apply is not None:
+            self.apply(scene, values, reload)
+        else:
+            for param_name, value in values.items():
+                self.bus.set(param_name, value)
+        self.current = scene
+        self._mtime = _mtime(scene.path)
+        self.last_error = ""
+        log.info("scene %s: %s", "reloaded" if reload else "switched to", scene.name)
+        if self.on_switch is not None:
+            self.on_switch(scene)
+
+    def check_reload(self) -> bool:
+        """Apply the current scene's file again if it changed on disk; a broken file keeps
+        the running scene and reports ``file:line``. Returns True when it reloaded."""
+        path = self.current.path
+        mtime = _mtime(path)
+        if path is None or mtime == self._mtime:
+            return False
+        self._mtime = mtime
+        try:
+            scene = parse_scene(path.read_text(encoding="utf-8"), path, self.registry)
+        except (OSError, UnicodeDecodeError) as exc:
+            self.last_error = f"{path}:1: cannot read: {exc}"
+            log.error("scene not reloaded, the old one keeps running: %s", self.last_error)
+            return False
+        except SceneError as exc:
+            self.last_error = str(exc)
+            log.error("scene not reloaded, the old one keeps running: %s", exc)
+            return False
+        self.reloads += 1
+        self._take(scene, reload=True)
+        return True
+
     def _run(self) -> None:
+        import queue
+
         while True:
-            request = self._requests.get()
+            try:
+                request = self._requests.get(timeout=self.watch_s)
+            except queue.Empty:
+                try:
+                    self.check_reload()
+                except Exception:
+                    log.exception("scene reload failed")
+                continue
             if request is None:
                 return
             try:
@@ -265,3 +326,17 @@ class SceneDeck:
             except Exception as exc:  # never lose the scenes thread
                 self.last_error = str(exc)
                 log.exception("scene switch failed")
+
+
+def scene_values(scene: Scene, registry: Registry) -> dict[str, Any]:
+    """Every parameter a scene sets when it comes in: its own values, and the defaults for
+    what it leaves out (except ``show.*``, ``tempo.*`` and ``midi.*``)."""
+    return {param.name: scene.values.get(param.name, param.default) for param in registry
+            if param.kind != "trigger" and not param.name.startswith(KEEP_ON_SWITCH)}
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime_ns if path is not None else 0.0
+    except OSError:
+        return 0.0

@@ -35,7 +35,7 @@ class ControlSurface:
             self.feedback = Feedback(bus, cfg.osc)
             self.osc = OscServer(bus, cfg.osc, self.feedback)
         self.deck = SceneDeck(cfg.path("scenes"), bus, engine.scene, model=engine.model_name,
-                              on_switch=self._scene_switched)
+                              on_switch=self._scene_switched, apply=self._bring_in)
         engine.listeners.append(self.deck)
         if cfg.midi.enabled:
             from live.control.midi import MidiInput, MidiMapper
@@ -104,9 +104,27 @@ class ControlSurface:
         log.error("%s; the show goes on without it", text)
         self.problems.append(text)
 
+    def _bring_in(self, scene, values: dict, reload: bool) -> None:
+        """On the scenes thread: load and prepare the scene's model if it is another one
+        (the picture keeps running meanwhile), then hand everything to the engine, which
+        brings it in at its next frame (or bar) with a crossfade."""
+        engine = self.engine
+        state = None
+        if scene.model != engine.model_name:
+            from live.store import ModelError, load_generator
+
+            try:
+                loaded = load_generator(scene.model, self.cfg.path("models"),
+                                        seed=self.cfg.show.seed)
+                state = engine._prepare_model(loaded)
+            except ModelError as exc:
+                log.error("scene %s: model %s not loaded (%s); the picture stays on %s",
+                          scene.name, scene.model, exc, engine.model_name)
+        fade = 0.5 if reload else scene.transition_s(engine.bus.get("tempo.bpm"))
+        engine.request_scene(scene, values, state, fade, quantize=scene.quantize and not reload)
+
     def _scene_switched(self, scene) -> None:
-        """On the scenes thread: adopt the scene, and load its text model if it changed."""
-        self.engine.use_scene(scene)
+        """On the scenes thread: load the scene's text model if it changed."""
         text = self.engine.text
         if text is not None and scene.text_model != text.gen.name:
             from live.store import ModelError, load_model
