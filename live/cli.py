@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--blocksize", type=int, default=None,
                          help="frames per block (default: [audio] blocksize)")
 
+    scenes = sub.add_parser("scenes", help="scene files")
+    scene_commands = scenes.add_subparsers(dest="scenes_command", required=True)
+    check = scene_commands.add_parser("check", help="validate scene files (all in the scenes "
+                                                    "folder when none are given)")
+    _common(check)
+    check.add_argument("files", nargs="*", type=Path)
+
     text = sub.add_parser("text", help="generate text with a char-RNN, as the show does")
     _common(text)
     text.add_argument("--model", default="default-rnn", help="char-RNN model name or folder")
@@ -372,6 +379,33 @@ def cmd_text(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenes(args: argparse.Namespace) -> int:
+    """``live scenes check [FILES]``: every problem as file:line; exit 1 when there is one."""
+    from live.params import Registry
+    from live.scenes import SceneError, check_scene, list_scenes
+
+    cfg = _load_config(args)
+    folder = cfg.path("scenes")
+    files = args.files or [folder / f"{name}.toml" for name in list_scenes(folder)]
+    if not files:
+        raise UserError(f"no scene files in {folder}")
+    registry = Registry()
+    failed = 0
+    for path in files:
+        try:
+            problems = check_scene(path, registry, cfg.path("models"))
+        except SceneError as exc:
+            problems = [str(exc)]
+        for problem in problems:
+            print(problem)
+        if problems:
+            failed += 1
+        else:
+            print(f"{path}: ok")
+    print(f"{len(files) - failed} of {len(files)} scene files ok")
+    return 1 if failed else 0
+
+
 def cmd_layout(args: argparse.Namespace) -> int:
     from live.control import touchosc
 
@@ -423,7 +457,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train.rnn"}
 KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
-            "layout": cmd_layout, "analyze": cmd_analyze, "text": cmd_text, "train": cmd_train,
+            "layout": cmd_layout, "analyze": cmd_analyze, "text": cmd_text,
+            "scenes": cmd_scenes, "train": cmd_train,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

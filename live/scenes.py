@@ -340,3 +340,30 @@ def _mtime(path: Path | None) -> float:
         return path.stat().st_mtime_ns if path is not None else 0.0
     except OSError:
         return 0.0
+
+
+def check_scene(path: Path, registry: Registry, models_dir: Path) -> list[str]:
+    """Problems with one scene file as ``file:line: ...`` lines (empty when it is fine): its
+    syntax, keys, values and maps (a ``SceneError`` for the first of those), then whether
+    the models it names exist."""
+    if not path.exists():
+        raise SceneError(f"{path}:1: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(f"{path}:1: cannot read: {exc}") from None
+    scene = parse_scene(text, path, registry)
+    problems = []
+    from live.store import ModelError, read_meta, resolve
+
+    for key, name, kinds in (("model", scene.model, ("gan", "vae")),
+                             ("text_model", scene.text_model, ("char-rnn",))):
+        try:
+            kind = read_meta(resolve(name, models_dir)).get("kind")
+        except ModelError as exc:
+            problems.append(f"{path}:{_line_of(text, None, key)}: {key}: {exc}")
+            continue
+        if kind not in kinds:
+            problems.append(f"{path}:{_line_of(text, None, key)}: {key}: {name} is a {kind} "
+                            f"model, not {' or '.join(kinds)}")
+    return problems

@@ -55,3 +55,32 @@ def test_scene_midi_maps_are_checked(tmp_path):
     with pytest.raises(SceneError, match=r"s.toml:4: .*fx.nothing"):
         parse_scene('[fx]\nhue = 1.0\n[midi]\nmaps = ["cc 1 -> fx.nothing"]\n', path,
                     Registry())
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ('model = "default-gan"\n[fx\nhue = 1.0\n', ":2:", "invalid TOML"),
+    ('model = "default-gan"\ncolour = "red"\n', ":2:", "unknown key"),
+    ('[fx]\nhue = 1.0\nzoom = "big"\n', ":3:", "fx.zoom"),
+    ('[fx]\nhue = 1.0\n\n[[map]]\nsource = "audio.wobble"\ntarget = "fx.hue"\namount = 1\n',
+     ":4:", "unknown source"),
+    ('transition = "slow"\n', ":1:", "transition must be"),
+    ('model = "nope"\n[fx]\nhue = 1.0\n', ":1:", "unknown model"),
+    ('text_model = "default-gan"\n', ":1:", "not char-rnn"),
+])
+def test_scenes_check_names_file_line_and_fails(tmp_path, capsys, text, where, words):
+    from live.cli import main
+
+    path = tmp_path / "broken.toml"
+    path.write_text(text)
+    assert main(["scenes", "check", str(path),
+                 "--set", f'paths.models="{Path(__file__).parent.parent / "models"}"']) == 1
+    out = capsys.readouterr().out
+    assert f"broken.toml{where}" in out and words in out, out
+
+
+def test_scenes_check_passes_the_shipped_scenes(capsys, repo):
+    from live.cli import main
+
+    assert main(["scenes", "check", "--set", f'paths.scenes="{repo / "scenes"}"',
+                 "--set", f'paths.models="{repo / "models"}"']) == 0
+    assert "scene files ok" in capsys.readouterr().out
