@@ -71,11 +71,12 @@ class LoadPhases(threading.Thread):
     kept in perf_counter_ns for slicing the frame log."""
 
     def __init__(self, engine: Engine, osc: OscServer, frames: int, flood_rate: float,
-                 fuzz_count: int) -> None:
+                 fuzz_count: int, switches: int = 0) -> None:
         super().__init__(name="bench-phases", daemon=True)
         import multiprocessing
 
         self.engine, self.osc, self.frames = engine, osc, frames
+        self.switches = switches
         ctx = multiprocessing.get_context("spawn")
         self.procs: dict[str, tuple] = {}
         for mode, rate, on in (("flood", flood_rate, flood_rate > 0),
@@ -101,10 +102,27 @@ class LoadPhases(threading.Thread):
                     return
             self.windows["quiet"] = (started, time.perf_counter_ns())
             quiet_s = (self.windows["quiet"][1] - started) / 1e9
+            if self.switches:
+                self._switch_phase()
             for mode in self.procs:
                 self._phase(mode, max(quiet_s, 2.0))
         finally:
             self.engine.stop.set()
+
+    def _switch_phase(self) -> None:
+        """``switches`` scene switches in a row (scene.next, through the scenes thread, models
+        loaded in the background), each followed by its crossfade."""
+        engine = self.engine
+        start = time.perf_counter_ns()
+        for _ in range(self.switches):
+            before = engine.switches
+            engine.bus.trigger("scene.next")
+            deadline = time.monotonic() + 30
+            while engine.switches == before and time.monotonic() < deadline:
+                if engine.stop.wait(0.01):
+                    return
+            time.sleep(1.5)
+        self.windows["switch"] = (start, time.perf_counter_ns())
 
     def _phase(self, mode: str, seconds: float) -> None:
         _, go, done, duration, result = self.procs[mode]
@@ -175,7 +193,7 @@ def _window(presents: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
 
 def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: Scene,
               frames: int, size: tuple[int, int], flood_rate: float = 20000.0,
-              fuzz_count: int = 100_000, text_model=None) -> dict:
+              fuzz_count: int = 100_000, text_model=None, switches: int = 0) -> dict:
     cfg = replace(cfg, display=replace(cfg.display, size=size, vsync=False, hud=False),
                   engine=replace(cfg.engine, max_fps=0.0))
     engine = Engine(cfg, model, choice, scene, headless=True,
@@ -188,7 +206,17 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     osc = OscServer(engine.bus, osc_cfg, feedback)
     osc.start()
     feedback.start()
-    phases = LoadPhases(engine, osc, frames, flood_rate, fuzz_count)
+    surface = None
+    if switches:
+        from live.control.surface import ControlSurface
+
+        quiet_cfg = replace(cfg, osc=replace(cfg.osc, enabled=False),
+                            midi=replace(cfg.midi, enabled=False),
+                            audio=replace(cfg.audio, enabled=False))
+        surface = ControlSurface(quiet_cfg, engine)
+        surface.start()
+        surface.prefetched.wait(timeout=300)  # other scenes' models, before measuring
+    phases = LoadPhases(engine, osc, frames, flood_rate, fuzz_count, switches)
     bare_before = bare_decode(engine, min(frames, 300))
     injector = Injector(osc.port)
     injector.start()
@@ -202,6 +230,8 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         injector.join()
         phases.join(timeout=30)
         phases.close()
+        if surface is not None:
+            surface.close()
         osc.close()
         feedback.close()
     wall_s = time.perf_counter() - started
@@ -252,6 +282,16 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "stage_ms": {name: round(float(np.median(stage_ms[:, i])), 3)
                      for i, name in enumerate(STAGES)},
     }
+    if "switch" in phases.windows:
+        window = _window(presents, phases.windows["switch"])
+        worst = float(all_frame_ms[window].max()) if len(window) else math.nan
+        result["scene_switch"] = {
+            "switches": engine.switches, "frames": int(len(window)),
+            "frame_ms_p50": round(percentile(all_frame_ms[window], 50), 3),
+            "frame_ms_p99": round(percentile(all_frame_ms[window], 99), 3),
+        }
+        result["switch_max_frame_ms"] = round(worst, 3)
+        result["switch_max_vs_p50"] = round(worst / result["frame_ms_p50"], 3)
     if "flood" in phases.windows:
         flood = _window(presents, phases.windows["flood"])
         start, end = phases.windows["flood"]

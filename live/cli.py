@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="OSC messages/s sent in the flood phase (0 = no flood phase)")
     bench.add_argument("--osc-fuzz", type=int, default=100_000, metavar="PACKETS",
                        help="fuzzed OSC packets sent in the fuzz phase (0 = no fuzz phase)")
+    bench.add_argument("--scene-switch", type=int, nargs="?", const=6, default=0,
+                       metavar="N", help="switch scenes N times (default 6) after the quiet "
+                       "phase and report switch_max_frame_ms")
     bench.add_argument("--text", action="store_true",
                        help="live text on (the scene's char-RNN typing 30 chars/s)")
 
@@ -220,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             engine = Engine(cfg, model, choice, scene, headless=args.headless,
                             record=args.record, fixed_dt=fixed_dt, stop=stop,
-                            text_model=text_model)
+                            text_model=text_model, switches=args.scene_switch)
         except DisplayError as exc:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
@@ -263,7 +266,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--text: the scene's text model {scene.text_model!r} is missing")
     result = run_bench(cfg, model, choice, scene, args.frames, args.size or cfg.display.size,
                        flood_rate=args.osc_flood_rate, fuzz_count=args.osc_fuzz,
-                       text_model=text_model)
+                       text_model=text_model, switches=args.scene_switch)
     if args.json:
         print(json.dumps(result))
     else:

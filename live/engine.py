@@ -197,6 +197,9 @@ class Engine:
         self.walk = Walk(self.latent_dim, seed=cfg.show.seed,
                          keyframes=int(self.registry["walk.keyframes"].default))
         self._pending_model: tuple[dict, float] | None = None
+        self.model_cache: dict[str, dict] = {}
+        """Prepared models by name (see ``_prepare_model``), filled by the control surface's
+        prefetch and by every swap (the outgoing model), so going back is instant."""
         self._pending_scene: tuple | None = None
         self._beats = 0
         self._last_phase = 0.0
@@ -403,10 +406,20 @@ class Engine:
             traced = torch.jit.trace(decoder, inputs, check_trace=False)
             return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
+    def prepare_in_background(self, model: LoadedGenerator) -> dict:
+        """``_prepare_model`` for a thread other than the render thread, warmed with the
+        decode's own thread count: oneDNN builds its kernels per thread count, and a graph
+        warmed on another count spends seconds rebuilding them on its first calls on stage
+        (measured: 0.4-0.8 s per call for six calls)."""
+        from live.device import torch_threads
+
+        with torch_threads(self.decode_threads):
+            return self._prepare_model(model)
+
     def swap_model(self, model: LoadedGenerator, fade_s: float) -> None:
         """Prepare ``model`` on the calling thread (not the render thread: this takes a while)
         and have the loop swap it in at its next frame, crossfading over ``fade_s``."""
-        self._pending_model = (self._prepare_model(model), fade_s)
+        self._pending_model = (self.prepare_in_background(model), fade_s)
 
     def request_scene(self, scene: Scene, values: dict, model_state: dict | None = None,
                       fade_s: float = 2.0, quantize: bool = True) -> None:
@@ -444,6 +457,7 @@ class Engine:
             return
         state, fade_s = pending
         old_dim = self.latent_dim
+        self.model_cache[self.model_name] = {name: getattr(self, name) for name in state}
         self._adopt(state)
         if self.latent_dim != old_dim:  # another latent space: a new walk through it
             self.walk = Walk(self.latent_dim, seed=self.cfg.show.seed,

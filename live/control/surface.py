@@ -11,6 +11,7 @@ show at all.
 from __future__ import annotations
 
 import logging
+import threading
 
 from live.config import Config
 from live.control.osc import Feedback, OscError, OscServer
@@ -57,6 +58,9 @@ class ControlSurface:
             self.audio = AudioInput(cfg.audio, self._make_analyzer, self.publisher,
                                     file=audio_file, play=audio_play)
             engine.listeners.append(_TapHoldsTempo(self))
+        self.prefetched = threading.Event()
+        """Set once the models of the other scenes are prepared."""
+        self._closing = threading.Event()
         self.link = None
         if cfg.tempo.link:
             from live.control.link import LinkClock
@@ -86,6 +90,7 @@ class ControlSurface:
             self.audio.start()
         if self.link is not None and self.link.start():
             self.engine.external_tempo_phase = True
+        threading.Thread(target=self._prefetch, name="prefetch", daemon=True).start()
 
     def _make_analyzer(self, samplerate: int, blocksize: int):
         from live.control.audio_analysis import Analyzer
@@ -111,17 +116,49 @@ class ControlSurface:
         engine = self.engine
         state = None
         if scene.model != engine.model_name:
-            from live.store import ModelError, load_generator
-
-            try:
-                loaded = load_generator(scene.model, self.cfg.path("models"),
-                                        seed=self.cfg.show.seed)
-                state = engine._prepare_model(loaded)
-            except ModelError as exc:
-                log.error("scene %s: model %s not loaded (%s); the picture stays on %s",
-                          scene.name, scene.model, exc, engine.model_name)
+            state = self._prepared(scene.model)
+            if state is None:
+                log.error("scene %s: the picture stays on %s", scene.name, engine.model_name)
         fade = 0.5 if reload else scene.transition_s(engine.bus.get("tempo.bpm"))
         engine.request_scene(scene, values, state, fade, quantize=scene.quantize and not reload)
+
+    def _prepared(self, name: str) -> dict | None:
+        """A prepared model from the engine's cache, or loaded and prepared now (this thread).
+        """
+        state = self.engine.model_cache.get(name)
+        if state is not None:
+            return state
+        from live.store import ModelError, load_generator
+
+        try:
+            loaded = load_generator(name, self.cfg.path("models"), seed=self.cfg.show.seed)
+            state = self.engine.prepare_in_background(loaded)
+        except ModelError as exc:
+            log.error("model %s not loaded: %s", name, exc)
+            return None
+        self.engine.model_cache.setdefault(name, state)
+        return state
+
+    def _prefetch(self) -> None:
+        """Prepare the models of every scene in the folder, so switches only swap."""
+        from live.scenes import SceneError, list_scenes, load_scene
+
+        folder = self.cfg.path("scenes")
+        names = []
+        for scene_name in list_scenes(folder):
+            try:
+                model = load_scene(scene_name, folder, self.engine.registry).model
+            except SceneError:
+                continue  # reported when someone switches to it
+            if model != self.engine.model_name and model not in names:
+                names.append(model)
+        for name in names:
+            if self._closing.is_set():
+                return
+            self._prepared(name)
+        if names:
+            log.info("models ready for scene switches: %s", ", ".join(names))
+        self.prefetched.set()
 
     def _scene_switched(self, scene) -> None:
         """On the scenes thread: load the scene's text model if it changed."""
@@ -168,6 +205,7 @@ class ControlSurface:
         return "   ".join(parts)
 
     def close(self) -> None:
+        self._closing.set()
         for part in (self.link, self.audio, self.publisher, self.midi_input, self.oscquery,
                      self.osc, self.feedback):
             if part is not None:
