@@ -223,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             engine = Engine(cfg, model, choice, scene, headless=args.headless,
                             record=args.record, fixed_dt=fixed_dt, stop=stop,
-                            text_model=text_model, switches=args.scene_switch)
+                            text_model=text_model)
         except DisplayError as exc:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,

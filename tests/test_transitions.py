@@ -76,15 +76,20 @@ def test_switching_to_a_scene_with_another_model_never_stalls(show):
     engine, surface, _ = show
     assert engine.model_name == "default-gan"
 
+    marks = {}
+
     def actions():
-        time.sleep(0.5)
+        assert surface.prefetched.wait(60)  # scene b's model, prepared in the background
+        assert wait_for(lambda: engine.frames.count > 20)
+        marks["start"] = engine.frames.count
         engine.bus.trigger("scene.go", text="b")
         assert wait_for(lambda: engine.model_name == "default-vae")
         assert wait_for(lambda: engine.bus.get("fx.hue") == 90.0)
-        time.sleep(0.5)
+        seen = engine.frames.count
+        assert wait_for(lambda: engine.frames.count > seen + 20)
 
     run_while(engine, actions)
-    frame_ms = engine.frames.chronological(engine.frames.frame_ms)[10:]
+    frame_ms = engine.frames.chronological(engine.frames.frame_ms)[marks["start"]:]
     # the model was loaded, traced and warmed on the scenes thread; the loop only swapped it
     assert frame_ms.max() < max(10 * float(np.median(frame_ms)), 250.0)
     assert engine.switches == 1 and engine.scene.name == "b"
@@ -117,10 +122,12 @@ def test_bars_are_counted_from_the_tempo_phase(show):
     engine.external_tempo_phase = True
 
     def actions():
-        for _beat in range(9):  # nine beats of a fake clock, 8 frames a beat
-            for step in range(8):
-                engine.sources.set("tempo.phase", step / 8)
-                time.sleep(0.02)
+        assert wait_for(lambda: engine.frames.count > 2)
+        for _beat in range(9):  # nine beats of a fake clock, each phase seen by a frame
+            for step in range(4):
+                engine.sources.set("tempo.phase", step / 4)
+                seen = engine.frames.count
+                assert wait_for(lambda seen=seen: engine.frames.count > seen + 1)
 
     run_while(engine, actions)
     assert engine._beats >= 8
