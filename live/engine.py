@@ -39,6 +39,11 @@ from live.store import LoadedGenerator
 from live.walk import Walk
 
 log = logging.getLogger(__name__)
+# TorchScript is deprecated in favour of torch.compile, but it is what releases the GIL for a
+# whole decode today (docs/performance.md); models are traced on background threads too, where
+# a catch_warnings block would not be safe, so the filters are set once here
+warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
 
 STAGES = ("controls", "walk", "decode", "fx", "present")
 RESIZE_EVENTS = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED)
@@ -398,13 +403,8 @@ class Engine:
         so a decode worker and the main thread (fx, present) truly overlap; eager decoding
         takes the GIL between every op and stalls behind the present.
         """
-        with warnings.catch_warnings():
-            # TorchScript is deprecated in favour of torch.compile, but it is what releases
-            # the GIL for a whole decode today; see docs/performance.md
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(decoder, inputs, check_trace=False)
-            return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+        traced = torch.jit.trace(decoder, inputs, check_trace=False)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
     def prepare_in_background(self, model: LoadedGenerator) -> dict:
         """``_prepare_model`` for a thread other than the render thread, warmed with the
