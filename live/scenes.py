@@ -145,6 +145,10 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
                 param.clamp(sub_value)
             except ValueError as exc:
                 raise SceneError(f"{where}: {exc}") from None
+            if param.kind in ("float", "int") and not param.lo <= sub_value <= param.hi:
+                unit = f" {param.unit}" if param.unit else ""
+                raise SceneError(f"{where}: {name} = {sub_value!r} is outside its range "
+                                 f"{param.lo:g} to {param.hi:g}{unit}")
             values[name] = sub_value
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
                  top.get("text_model", "default-rnn"), values, midi_maps, maps,

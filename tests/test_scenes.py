@@ -84,3 +84,11 @@ def test_scenes_check_passes_the_shipped_scenes(capsys, repo):
     assert main(["scenes", "check", "--set", f'paths.scenes="{repo / "scenes"}"',
                  "--set", f'paths.models="{repo / "models"}"']) == 0
     assert "scene files ok" in capsys.readouterr().out
+
+
+def test_out_of_range_values_are_refused(tmp_path):
+    from live.params import Registry
+    from live.scenes import SceneError, parse_scene
+
+    with pytest.raises(SceneError, match=r"s.toml:3: fx.kaleido = 60 is outside its range 0 to 24"):
+        parse_scene('[fx]\nhue = 1.0\nkaleido = 60\n', tmp_path / "s.toml", Registry())
