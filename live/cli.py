@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record the output to an mp4")
     run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
+    run.add_argument("--playlist", type=Path, default=None, metavar="FILE",
+                     help="gallery mode: rotate scenes on a timer / daily schedule, keep the "
+                     "state across restarts, watchdog (docs/scenes.md)")
     run.add_argument("--audio-file", type=Path, default=None, metavar="FILE",
                      help="analyse a wav/flac file in real time instead of the sound card")
     run.add_argument("--audio-play", action="store_true",
@@ -217,7 +220,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        scene, model, choice = _prepare(cfg, args.scene, args.model)
+        gallery = _gallery(cfg, args) if args.playlist else None
+        scene_name = args.scene or (gallery["scene"] if gallery else None)
+        scene, model, choice = _prepare(cfg, scene_name, args.model)
         fixed_dt = 1.0 / cfg.record.fps if args.headless and args.frames and args.record else None
         text_model = _text_model(cfg, scene)
         try:
@@ -234,15 +239,52 @@ def cmd_run(args: argparse.Namespace) -> int:
             engine.close()
             raise UserError(f"config error: {cfg.source}: midi.maps: {exc}") from None
         surface.start()
+        extras = _start_gallery(cfg, gallery, engine, surface) if gallery else []
         try:
             shown = engine.run(args.frames)
         finally:
+            for part in extras:
+                part.close()
             surface.close()
         log.info("stopped after %d frames", shown)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _gallery(cfg: config_mod.Config, args: argparse.Namespace) -> dict:
+    """The playlist and the saved state (read before anything starts)."""
+    from live.gallery import PlaylistError, load_playlist, read_state
+    from live.scenes import list_scenes
+
+    try:
+        playlist = load_playlist(args.playlist, list_scenes(cfg.path("scenes")))
+    except PlaylistError as exc:
+        raise UserError(str(exc)) from None
+    state = read_state(cfg.path("state"))
+    index = 0
+    if state is not None:
+        index = state.playlist_index % len(playlist.entries)
+        log.info("gallery: restoring %s (saved %s)", state.scene, state.saved_at)
+    order_scene = playlist.entries[index].scene if not playlist.shuffle else None
+    return {"playlist": playlist, "state": state, "index": index,
+            "scene": (state.scene if state else None) or order_scene}
+
+
+def _start_gallery(cfg: config_mod.Config, gallery: dict, engine, surface) -> list:
+    from live.gallery import Playlist, StateKeeper, Watchdog, restore
+
+    if gallery["state"] is not None:
+        restore(gallery["state"], engine, surface)
+    playlist = Playlist(gallery["playlist"], engine.bus, index=gallery["index"])
+    keeper = StateKeeper(cfg.path("state"), engine, surface, playlist)
+    parts = [playlist, keeper]
+    if cfg.show.watchdog_s > 0:
+        parts.append(Watchdog(engine, cfg.show.watchdog_s, on_stall=keeper.save))
+    for part in parts:
+        part.start()
+    return parts
 
 
 def _text_model(cfg: config_mod.Config, scene):

@@ -48,6 +48,7 @@ class ShowConfig:
     scene: str = "default"
     model: str = ""
     seed: int = 0
+    watchdog_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class PathsConfig:
     scenes: str = "scenes"
     snapshots: str = "snapshots"
     recordings: str = "recordings"
+    state: str = "state.json"
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class Config:
     source: str = "<defaults>"
     """Where this config came from (a file path), for messages; not a TOML key."""
 
-    def path(self, kind: Literal["models", "scenes", "snapshots", "recordings"]) -> Path:
+    def path(self, kind: Literal["models", "scenes", "snapshots", "recordings", "state"]) -> Path:
         """A configured folder, relative paths resolved against the config file's folder."""
         p = Path(getattr(self.paths, kind))
         if p.is_absolute() or self.source == "<defaults>":

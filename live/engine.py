@@ -472,9 +472,12 @@ class Engine:
         self.bus.drain(self.controls, triggers=False)  # triggers are for the first frame
         self.controls.jump()
         # the scene's walk is where the show starts: no glide in from the built-in defaults
+        # (cues stored before, e.g. restored from a saved state, are kept)
+        cues = self.walk.cues
         self.walk = Walk(self.walk.dim, seed=self.cfg.show.seed,
                          keyframes=int(self.controls["walk.keyframes"]),
                          mode=self.controls.choice("walk.mode"))
+        self.walk.cues = cues
         for _ in range(frames):
             image = self._decode(self.controls["walk.truncation"])
             self.fx.apply(image, self.controls, 0.0)

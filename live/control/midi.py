@@ -439,6 +439,13 @@ class MidiMapper:
             self._scene = parsed
             self._rebuild()
 
+    def restore_learned(self, maps: Iterable[str | MidiMap]) -> None:
+        """Put back maps learned in an earlier run (the gallery state); all or nothing."""
+        parsed = parse_maps(maps, self.registry)
+        with self._lock:
+            self._learned = list(parsed)
+            self._rebuild()
+
     def _rebuild(self) -> None:
         """Rebuild the look-up table and keep the state of maps that survive (lock held)."""
         table: dict[tuple[str, int | None, int], tuple[int, tuple[MidiMap, ...]]] = {}
