@@ -85,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--text", action="store_true",
                        help="live text on (the scene's char-RNN typing 30 chars/s)")
 
+    soak = sub.add_parser("soak", help="fast-forward the whole show for a long time, watching "
+                                       "memory, file handles and threads")
+    _common(soak)
+    soak.add_argument("--frames", type=int, default=100_000)
+    soak.add_argument("--size", type=_size, default=(64, 36), help="output WxH")
+    soak.add_argument("--decode-every", type=int, default=10, metavar="N",
+                      help="decode every N-th frame only (everything else runs every frame)")
+    soak.add_argument("--switch-every", type=int, default=2000, metavar="FRAMES",
+                      help="switch to the next scene every this many frames (0 = never)")
+    soak.add_argument("--settle", type=int, default=5000, metavar="FRAMES",
+                      help="frames before the memory baseline is taken")
+    soak.add_argument("--json", action="store_true", help="print one JSON object")
+
     models = sub.add_parser("models", help="list the model folders")
     _common(models)
 
@@ -317,6 +330,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from live.soak import run_soak
+
+    cfg = _load_config(args)
+    scene, model, choice = _prepare(cfg, None, None)
+    result = run_soak(cfg, model, choice, scene, args.frames, args.size, args.decode_every,
+                      args.switch_every, args.settle, _text_model(cfg, scene))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>18}: {value}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from live.store import list_models
 
@@ -503,7 +531,7 @@ TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train
 KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
             "layout": cmd_layout, "analyze": cmd_analyze, "text": cmd_text,
-            "scenes": cmd_scenes, "train": cmd_train,
+            "scenes": cmd_scenes, "soak": cmd_soak, "train": cmd_train,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

@@ -180,6 +180,8 @@ class Engine:
         self.bus = bus or Bus(self.registry)
         self.controls = Controls(self.registry)
         self.fixed_dt = fixed_dt
+        self.decode_every = 1
+        """Decode every n-th frame only (``live soak`` fast-forwards with it); 1 = always."""
         device, dtype = choice.device, choice.dtype
 
         self.traced = cfg.engine.compile == "on" or (
@@ -588,7 +590,11 @@ class Engine:
                 t2 = time.perf_counter()
                 stages[1] = (t2 - t1) * 1e3
 
-                if self.worker is None:
+                if self.worker is None and shown % self.decode_every:
+                    image, image_stamp = None, 0  # fast-forward (live soak): the last picture
+                    t3 = time.perf_counter()
+                    stages[2] = 0.0
+                elif self.worker is None:
                     self._load_latent(z)
                     image = self._decode(truncation)
                     image_stamp = stamp

@@ -182,3 +182,14 @@ def test_live_run_with_a_playlist_keeps_its_state(tmp_path, repo):
     assert main(["run", "--frames", "30", *common]) == 0  # starts where it was
     again = read_state(state)
     assert again.scene == "vae-drift" and again.cues[0] == [0.1] * saved.latent_dim
+
+
+def test_soak_runs_the_whole_show_and_reports_memory(capsys, repo):
+    assert main(["soak", "--frames", "600", "--settle", "200", "--switch-every", "200",
+                 "--json", "--set", f'paths.scenes="{repo / "scenes"}"',
+                 "--set", f'paths.models="{repo / "models"}"']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames"] == 600 and result["switches"] >= 1
+    assert result["osc_messages"] > 0 and result["audio_blocks"] > 0
+    for key in ("rss_mb_settled", "rss_mb_end", "rss_growth_pct", "fds_end", "threads_end"):
+        assert key in result
