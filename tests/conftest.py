@@ -24,6 +24,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for(check, timeout: float = 10.0, step: float = 0.02) -> bool:
+    """Poll ``check`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(step)
+    return False
+
+
+def run_while(engine, actions, timeout: float = 90.0) -> None:
+    """Run ``engine`` on this thread while ``actions()`` runs on another; the engine stops
+    when the actions return (or after ``timeout``), and their failure is raised here."""
+    import threading
+
+    errors = []
+
+    def drive():
+        try:
+            actions()
+        except BaseException as exc:  # reported on the test's thread
+            errors.append(exc)
+        finally:
+            engine.stop.set()
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    watchdog = threading.Timer(timeout, engine.stop.set)
+    watchdog.start()
+    engine.run(None)
+    watchdog.cancel()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 def bus_and_controls(**values):
     """A bus and settled controls with ``values`` set (``walk__speed=2`` sets walk.speed)."""
     from live.params import Bus, Controls, Registry

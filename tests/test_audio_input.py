@@ -15,6 +15,7 @@ import pytest
 
 from live.config import AudioConfig
 from live.control.audio import AudioInput, Ring
+from tests.conftest import wait_for
 
 RATE = 48000
 
@@ -47,13 +48,6 @@ def collector():
     return blocks, make
 
 
-def wait_for(check, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_file_input_goes_through_the_same_path(tmp_path: Path):

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from live.control.link import LinkClock
 from live.modulation import SourceTable
 from live.params import Bus, Registry
+from tests.conftest import wait_for
 
 link = pytest.importorskip("link")
 
 
-def wait_for(check, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_tempo_and_phase_are_shared_with_a_peer():

@@ -4,7 +4,6 @@ engine (record start/stop, tap tempo, scene switch, MIDI learn), and the new key
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from dataclasses import replace
 
@@ -17,6 +16,7 @@ from live.cli import _prepare
 from live.config import OscConfig, OscQueryConfig
 from live.control.surface import ControlSurface
 from live.engine import Engine
+from tests.conftest import run_while, wait_for
 
 
 @pytest.fixture
@@ -39,37 +39,8 @@ def show(small_config, tmp_path):
     rx.close()
 
 
-def run_while(engine, actions, timeout: float = 60.0) -> None:
-    """Run the engine on this thread while ``actions`` (a function) runs on another; stop the
-    engine when it returns."""
-    errors = []
-
-    def drive():
-        try:
-            actions()
-        except BaseException as exc:  # reported on the test's thread
-            errors.append(exc)
-        finally:
-            engine.stop.set()
-
-    thread = threading.Thread(target=drive)
-    thread.start()
-    watchdog = threading.Timer(timeout, engine.stop.set)
-    watchdog.start()
-    engine.run(None)
-    watchdog.cancel()
-    thread.join()
-    if errors:
-        raise errors[0]
 
 
-def wait_for(check, timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_record_tap_and_midi_learn_over_osc(show, tmp_path):
@@ -161,25 +132,11 @@ def test_new_keys_reach_the_bus(small_config):
         assert engine.bus.get("show.record") == 1.0 - before
 
 
-def groove(path, bpm=124.0, seconds=8.0, rate=48000):
+def groove(path, bpm=124.0, seconds=8.0):
     """Kicks on the beat, hats between, over a low hum: a file to steer the show with."""
-    import numpy as np
-    import soundfile
+    from live.soak import write_groove
 
-    t = np.arange(int(rate * seconds)) / rate
-    x = 0.1 * np.sin(2 * np.pi * 110 * t)
-    rng = np.random.default_rng(0)
-    beat = 60.0 / bpm
-    tail = np.arange(int(0.25 * rate)) / rate
-    kick = 0.9 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tail * 30)) * tail) * np.exp(-tail * 9)
-    hat = 0.25 * rng.standard_normal(int(0.05 * rate)) * np.exp(-np.arange(int(0.05 * rate))
-                                                                 / rate * 80)
-    for k in range(int(seconds / beat)):
-        for start, sound in ((k * beat, kick), ((k + 0.5) * beat, hat)):
-            i = int(start * rate)
-            n = min(len(sound), len(x) - i)
-            x[i:i + n] += sound[:n]
-    soundfile.write(path, x.astype(np.float32), rate)
+    write_groove(path, seconds=seconds, bpm=bpm)
 
 
 def test_the_default_scene_moves_with_an_audio_file(small_config, tmp_path):

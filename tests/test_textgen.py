@@ -11,7 +11,7 @@ from live.cli import main
 from live.params import TriggerEvent
 from live.store import load_model
 from live.textgen import LOOKAHEAD, MAX_PRIME, TextGen, TextShow, fit_to_vocab
-from tests.conftest import bus_and_controls
+from tests.conftest import bus_and_controls, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,6 @@ def rnn(repo=None):
     return load_model("default-rnn", REPO / "models", kinds=("char-rnn",))
 
 
-def wait_for(check, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_seeded_text_is_deterministic_and_fast(capsys):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,15 +15,7 @@ from live.config import OscConfig, OscQueryConfig
 from live.control.surface import ControlSurface
 from live.engine import Engine
 from live.scenes import load_scene, scene_values
-
-
-def wait_for(check, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
+from tests.conftest import run_while, wait_for
 
 
 @pytest.fixture
@@ -50,26 +41,6 @@ def show(small_config, scenes):
     surface.close()
 
 
-def run_while(engine, actions, timeout=90.0):
-    errors = []
-
-    def drive():
-        try:
-            actions()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            engine.stop.set()
-
-    thread = threading.Thread(target=drive)
-    thread.start()
-    watchdog = threading.Timer(timeout, engine.stop.set)
-    watchdog.start()
-    engine.run(None)
-    watchdog.cancel()
-    thread.join()
-    if errors:
-        raise errors[0]
 
 
 def test_switching_to_a_scene_with_another_model_never_stalls(show):
