@@ -55,6 +55,28 @@ log = logging.getLogger(__name__)
 EXIT_STALLED = 70
 
 
+class _Background:
+    """A part with one daemon thread running ``_run`` until ``close`` sets ``_stop``."""
+
+    thread_name = "background"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
 class PlaylistError(ValueError):
     """A playlist that cannot be used; the message names the file and the entry."""
 
@@ -140,11 +162,14 @@ def load_playlist(path: Path, known_scenes: list[str]) -> PlaylistFile:
     return PlaylistFile(tuple(entries), shuffle, schedule, path)
 
 
-class Playlist:
+class Playlist(_Background):
     """Rotates scenes on a timer and keeps the schedule (its own thread; publishes only)."""
+
+    thread_name = "playlist"
 
     def __init__(self, playlist: PlaylistFile, bus, clock=datetime.now, index: int = 0,
                  seed: int | None = None) -> None:
+        super().__init__()
         self.playlist = playlist
         self.bus = bus
         self.clock = clock
@@ -156,21 +181,10 @@ class Playlist:
         self.state = ""
         """"playing" | "off" (out of hours)."""
         self._entered = time.monotonic()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def current(self) -> Entry:
         return self.playlist.entries[self.order[self.index]]
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="playlist", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -253,11 +267,14 @@ def read_state(path: Path) -> ShowState | None:
         return None
 
 
-class StateKeeper:
+class StateKeeper(_Background):
     """Saves the show's state when it changes (every ``every_s``) and when closed."""
+
+    thread_name = "state"
 
     def __init__(self, path: Path, engine, surface=None, playlist: Playlist | None = None,
                  every_s: float = 5.0) -> None:
+        super().__init__()
         self.path = path
         self.engine = engine
         self.surface = surface
@@ -265,8 +282,6 @@ class StateKeeper:
         self.every_s = every_s
         self.writes = 0
         self._last = b""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def snapshot(self) -> ShowState:
         walk = self.engine.walk
@@ -292,10 +307,6 @@ class StateKeeper:
         self.writes += 1
         return True
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="state", daemon=True)
-        self._thread.start()
-
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
@@ -304,9 +315,7 @@ class StateKeeper:
                 log.error("state not saved: %s", exc)
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        super().close()
         try:
             self.save()
         except Exception as exc:
@@ -330,28 +339,23 @@ def restore(state: ShowState, engine, surface=None) -> None:
 # ---------------------------------------------------------------------------- watchdog
 
 
-class Watchdog:
+class Watchdog(_Background):
     """Keeps systemd's watchdog fed while frames come; ends a stalled process (status 70)."""
 
+    thread_name = "watchdog"
+
     def __init__(self, engine, stall_s: float = 10.0, on_stall=None, exit=os._exit) -> None:
+        super().__init__()
         self.engine = engine
         self.stall_s = stall_s
         self.on_stall = on_stall
         self._exit = exit
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._notify = os.environ.get("NOTIFY_SOCKET", "")
         self.notified = 0
 
     def start(self) -> None:
         self._notify_systemd(b"READY=1")
-        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        super().start()
 
     def _run(self) -> None:
         last_count, last_change = -1, time.monotonic()

@@ -7,20 +7,15 @@ from pathlib import Path
 import pytest
 
 from live.modulation import Map, Modulation, ModulationError, SourceTable, parse_map
-from live.params import Bus, Controls, Registry
+from live.params import Registry
 from live.scenes import SceneError, parse_scene
+from tests.conftest import bus_and_controls
 
 REG = Registry()
 
 
 def settled(**values):
-    bus = Bus(REG)
-    for name, value in values.items():
-        bus.set(name.replace("__", "."), value)
-    controls = Controls(REG)
-    bus.drain(controls)
-    controls.jump()
-    return bus, controls
+    return bus_and_controls(**values)
 
 
 @pytest.mark.parametrize("raw, message", [
