@@ -194,8 +194,13 @@ def _window(presents: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
 def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: Scene,
               frames: int, size: tuple[int, int], flood_rate: float = 20000.0,
               fuzz_count: int = 100_000, text_model=None, switches: int = 0) -> dict:
+    import tempfile
+
+    # snapshots and recordings that the fuzz may ask for go to a folder that goes away
+    scratch = tempfile.TemporaryDirectory(prefix="live-bench-")
     cfg = replace(cfg, display=replace(cfg.display, size=size, vsync=False, hud=False),
-                  engine=replace(cfg.engine, max_fps=0.0))
+                  engine=replace(cfg.engine, max_fps=0.0),
+                  paths=replace(cfg.paths, snapshots=scratch.name, recordings=scratch.name))
     engine = Engine(cfg, model, choice, scene, headless=True,
                     log_capacity=SKIP_FRAMES + 3 * frames + 5000, text_model=text_model)
     if text_model is not None:
@@ -232,6 +237,7 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         phases.close()
         if surface is not None:
             surface.close()
+        scratch.cleanup()
         osc.close()
         feedback.close()
     wall_s = time.perf_counter() - started

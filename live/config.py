@@ -87,6 +87,7 @@ class OscConfig:
     client_timeout_s: float = 300.0
     allow: tuple[str, ...] = PRIVATE_NETWORKS
     max_string: int = 256
+    allow_quit: bool = False
 
 
 @dataclass(frozen=True)

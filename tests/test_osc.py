@@ -450,3 +450,12 @@ def test_fast_path_agrees_with_python_osc():
     for other in (packet("/a", "text"), packet("/a", 1.0, 2.0), packet("/a", True),
                   b"/a\0\0,f\0\0\0\0", b"#bundle\0"):
         assert simple_message(other) is None
+
+
+def test_quit_over_osc_needs_allow_quit():
+    bus, osc = make_input()
+    osc.handle_packet(packet("/live/show/quit"), LOCAL)
+    assert triggers(bus) == [] and osc.stats.bad["refused"] == 1
+    bus, osc = make_input(allow_quit=True)
+    osc.handle_packet(packet("/live/show/quit"), LOCAL)
+    assert [e.name for e in triggers(bus)] == ["show.quit"]

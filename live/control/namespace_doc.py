@@ -33,6 +33,8 @@ How to talk to the show:
   without asking.
 - OSC wildcards work (`/live/walk/pc*` sets all four faders); bundles are applied at once,
   whatever their timetag.
+- `/live/show/quit` is refused unless `[osc] allow_quit = true`: a stray message must never
+  end a show.
 - Packets from outside `[osc] allow` (by default this machine and private networks) are
   dropped. Bad input is dropped, counted and logged at most once a second per kind; the HUD
   (key `h`) shows the counts.

@@ -68,7 +68,7 @@ DRAIN_BATCH = 512
 
 # kinds of bad input, each counted and logged at most once a second
 BAD_KINDS = ("blocked", "malformed", "unknown_address", "wrong_count", "wrong_type",
-             "not_finite", "clamped", "too_long", "future_timetag")
+             "not_finite", "clamped", "too_long", "future_timetag", "refused")
 
 
 class OscError(RuntimeError):
@@ -270,6 +270,7 @@ class OscInput:
         self.registry = bus.registry
         self.routes = build_routes(self.registry)
         self.max_string = cfg.max_string
+        self.allow_quit = cfg.allow_quit
         self.networks = parse_networks(cfg.allow)
         self.feedback = feedback
         self.stats = OscStats()
@@ -393,6 +394,9 @@ class OscInput:
         self.stats.applied += 1
 
     def _trigger(self, route: Route, param: Param, args: list, stamp_ns: int) -> None:
+        if param.name == "show.quit" and not self.allow_quit:
+            self._bad("refused", "%s ignored ([osc] allow_quit is off)", param.address)
+            return
         if param.text:
             if len(args) != 1:
                 self._bad("wrong_count", "%s takes 1 argument, got %d", param.address,
