@@ -274,6 +274,7 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "fps": round(fps, 2),
         "frame_ms_p50": round(percentile(frame_ms, 50), 3),
         "frame_ms_p99": round(percentile(frame_ms, 99), 3),
+        "frame_ms_max": round(float(frame_ms.max()), 3),
         "decode_fps": round(decode_fps, 2),
         "loop_efficiency": round(fps / decode_fps, 3),
         "decode_fps_all_cores": round(decode_fps_all_cores, 2),

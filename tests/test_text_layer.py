@@ -76,7 +76,7 @@ def test_only_the_line_being_typed_is_rendered_again(renderer):
     layer.push("a finished line\nand a second\nnow typ")
     overlays = layer.update(FRAME_S, controls)
     assert layer.renders == 3
-    assert len(overlays) == 9  # shadow, outline and fill per line
+    assert len(overlays) == 6  # back (shadow + outline) and fill per line
     for chars in "ing on":
         before = layer.renders
         layer.push(chars)
@@ -110,10 +110,10 @@ def test_scroll_drops_the_oldest_line_beyond_text_lines(renderer):
     layer.push("f")
     overlays = layer.update(FRAME_S, controls)
     assert layer.lines == ["two", "three", "f"]
-    assert len(overlays) == 12  # "one" is still drawn while it scrolls away
+    assert len(overlays) == 8  # "one" is still drawn while it scrolls away (2 per line)
     for _ in range(round(SCROLL_S / FRAME_S) + 2):
         overlays = layer.update(FRAME_S, controls)
-    assert len(overlays) == 9
+    assert len(overlays) == 6
     layer.push("our\nfive\nsix\n")
     layer.update(FRAME_S, controls)
     assert layer.lines == ["four", "five", "six"]
@@ -186,7 +186,7 @@ def test_invisible_layer_draws_and_renders_nothing(renderer):
     assert layer.renders == 0
     assert layer.lines == ["hidden words", "still typed"]
     settle(bus, controls, text__visible=True)
-    assert len(layer.update(FRAME_S, controls)) == 6
+    assert len(layer.update(FRAME_S, controls)) == 4
     assert layer.renders == 2
 
 
@@ -237,10 +237,10 @@ def test_colour_opacity_and_outline_change_no_pixels_only_modulation(renderer):
     settle(bus, controls, text__hue=120.0, text__saturation=1.0, text__opacity=0.5)
     overlays = layer.update(FRAME_S, controls)
     assert layer.renders == 1
-    shadow, outline, fill = (t for t, _ in overlays)
+    back, fill = (t for t, _ in overlays)
     assert tuple(fill.color)[:3] == (0, 255, 0)
     assert fill.alpha == 128
-    assert 0 < shadow.alpha < outline.alpha < fill.alpha
+    assert 0 < back.alpha < fill.alpha
     settle(bus, controls, text__outline=0.0)
     assert len(layer.update(FRAME_S, controls)) == 1  # only the fill
 
@@ -249,7 +249,7 @@ def test_a_missing_font_file_falls_back_to_the_default(renderer, tmp_path):
     _, controls = shown()
     layer = TextLayer(renderer, OUTPUT, font_path=str(tmp_path / "nope.ttf"))
     layer.push("still readable")
-    assert len(layer.update(FRAME_S, controls)) == 3
+    assert len(layer.update(FRAME_S, controls)) == 2
 
 
 def render_over(renderer, layer, controls, colour) -> pygame.Surface:

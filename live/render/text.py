@@ -5,11 +5,13 @@ the render thread in ``update``, which lays the queued characters out into lines
 ``text.width``), renders the lines that changed, ages finished lines (``text.fade``), drops the
 oldest beyond ``text.lines`` with a short scroll, and returns the overlays to draw.
 
-Each line is rendered once per change into three textures, drawn in this order:
+Each line is rendered once per change into two textures, drawn in this order:
 
-- shadow: the outlined glyphs in black, shrunk to 1/``SHADOW_SHRINK`` size and drawn back at
-  full size, offset down-right; the renderer's linear filter does the blur on the GPU.
-- outline: the glyphs in black with ``Font.outline`` (a dark rim of a few pixels).
+- back: a soft shadow (the outlined glyphs in black, shrunk to 1/``SHADOW_SHRINK`` size and
+  smoothed back up, which blurs them, offset down-right) with the outline over it (the glyphs
+  in black with ``Font.outline``: a dark rim of a few pixels), composed once on the CPU, so
+  a frame draws one texture for both (two draws per line: measured cheaper than three with a
+  stretched shadow, which the software renderer scales anew every frame);
 - fill: the glyphs in white, tinted by ``Texture.color`` (hue, saturation).
 
 Colour, opacity, outline strength and fading are texture colour/alpha modulation, so moving
@@ -151,7 +153,7 @@ class TextLayer:
         self._outline_px = 1
         self._line_px = 1
         self._overlays: list[_Overlay] = []
-        self._layers: tuple[list[_Overlay], ...] = ([], [], [])
+        self._layers: tuple[list[_Overlay], ...] = ([], [])
         """Per-frame scratch lists: shadows, outlines, fills."""
         self._tint = pygame.Color(255, 255, 255)
         self._tint_key = (0.0, 0.0)
@@ -347,28 +349,33 @@ class TextLayer:
                 self._scroll_px += line_px
 
     def _render(self, line: _Line) -> None:
-        """Render ``line`` into its shadow, outline and fill textures."""
+        """Render ``line`` into its back (shadow + outline) and fill textures."""
         fill = self._font.render(line.text, True, (255, 255, 255))
         outline = self._outline_font.render(line.text, True, (0, 0, 0))
         # pad the shadow so the blur has room to spread beyond the glyphs
         pad = SHADOW_SHRINK * 2
-        padded = pygame.Surface((outline.get_width() + 2 * pad, outline.get_height() + 2 * pad),
-                                pygame.SRCALPHA)
+        dx = max(0, round(self._font_px * SHADOW_OFFSET[0]))
+        dy = max(0, round(self._font_px * SHADOW_OFFSET[1]))
+        size = (outline.get_width() + 2 * pad, outline.get_height() + 2 * pad)
+        padded = pygame.Surface(size, pygame.SRCALPHA)
         padded.blit(outline, (pad, pad))
         small = pygame.transform.smoothscale(
-            padded, (max(1, padded.get_width() // SHADOW_SHRINK),
-                     max(1, padded.get_height() // SHADOW_SHRINK)))
+            padded, (max(1, size[0] // SHADOW_SHRINK), max(1, size[1] // SHADOW_SHRINK)))
+        shadow = pygame.transform.smoothscale(small, size)
+        shadow.fill((255, 255, 255, round(255 * SHADOW_ALPHA)),
+                    special_flags=pygame.BLEND_RGBA_MULT)
+        back = pygame.Surface((size[0] + dx, size[1] + dy), pygame.SRCALPHA)
+        back.blit(shadow, (dx, dy))
+        back.blit(outline, (pad, pad))
         line.fill = video.Texture.from_surface(self.renderer, fill)
-        line.outline = video.Texture.from_surface(self.renderer, outline)
-        line.shadow = video.Texture.from_surface(self.renderer, small)
-        for texture in (line.fill, line.outline, line.shadow):
+        line.outline = video.Texture.from_surface(self.renderer, back)
+        line.shadow = None
+        for texture in (line.fill, line.outline):
             texture.blend_mode = pygame.BLENDMODE_BLEND
         line.fill_rect.size = fill.get_size()
-        line.outline_rect.size = outline.get_size()
-        line.shadow_rect.size = padded.get_size()
+        line.outline_rect.size = back.get_size()
         line.rendered = line.text
-        line.draws = ((line.shadow, line.shadow_rect), (line.outline, line.outline_rect),
-                      (line.fill, line.fill_rect))
+        line.draws = ((line.outline, line.outline_rect), (line.fill, line.fill_rect))
         self.renders += 1
 
     def _place(self, controls) -> None:
@@ -386,10 +393,8 @@ class TextLayer:
             self._tint.hsva = (hue, saturation * 100.0, 100.0, 100.0)
         line_px = self._line_px
         o = self._outline_px
-        dx = round(self._font_px * SHADOW_OFFSET[0])
-        dy = round(self._font_px * SHADOW_OFFSET[1])
         pad = SHADOW_SHRINK * 2
-        shadows, outlines, fills = self._layers
+        backs, fills = self._layers
         for layer in self._layers:
             layer.clear()
         rows = len(self._leaving)
@@ -407,17 +412,13 @@ class TextLayer:
                 continue
             y = round(top + (row - rows) * line_px)
             line.fill_rect.topleft = (x, y)
-            line.outline_rect.topleft = (x - o, y - o)
-            line.shadow_rect.topleft = (x - o - pad + dx, y - o - pad + dy)
+            line.outline_rect.topleft = (x - o - pad, y - o - pad)
             line.fill.alpha = round(255 * alpha)
             line.fill.color = self._tint
-            fills.append(line.draws[2])
+            fills.append(line.draws[1])
             if outline > 0.0:
                 line.outline.alpha = round(255 * alpha * outline)
-                line.shadow.alpha = round(255 * alpha * outline * SHADOW_ALPHA)
-                outlines.append(line.draws[1])
-                shadows.append(line.draws[0])
-        # all shadows under all outlines under all fills: a shadow never covers a letter
-        self._overlays.extend(shadows)
-        self._overlays.extend(outlines)
+                backs.append(line.draws[0])
+        # every back (shadow and outline) under every fill: a shadow never covers a letter
+        self._overlays.extend(backs)
         self._overlays.extend(fills)
