@@ -203,6 +203,7 @@ class OscQueryServer:
         self._server: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._zeroconf = None
+        self.service_names: list[str] = []
 
     @property
     def port(self) -> int:
@@ -235,9 +236,12 @@ class OscQueryServer:
             zc = Zeroconf()
             for kind, port in (("_oscjson._tcp.local.", self.port),
                                ("_osc._udp.local.", self.osc_port)):
-                zc.register_service(ServiceInfo(kind, f"live on {name}.{kind}", port=port,
-                                                addresses=[address],
-                                                server=f"{name}.local."))
+                info = ServiceInfo(kind, f"live on {name}.{kind}", port=port,
+                                   addresses=[address], server=f"{name}.local.")
+                # a second show on the network (or a restart too quick for the goodbye
+                # packets) gets "live on host (2)" rather than an error
+                zc.register_service(info, allow_name_change=True)
+                self.service_names.append(info.name)
             self._zeroconf = zc
             log.info("OSCQuery: advertised as _oscjson._tcp (zeroconf)")
         except Exception as exc:  # no multicast, no network: the show goes on
