@@ -86,6 +86,31 @@ def parse_networks(specs: tuple[str, ...] | list[str]) -> list:
     return networks
 
 
+class Allowlist:
+    """Source addresses inside ``[osc] allow`` (OSC packets and OSCQuery requests alike)."""
+
+    def __init__(self, specs: tuple[str, ...] | list[str]) -> None:
+        self.networks = parse_networks(specs)
+        self._verdicts: dict[str, bool] = {}
+
+    def __call__(self, host: str) -> bool:
+        """Whether ``host`` is inside the allowlist (cached per address)."""
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                verdict = False
+            else:
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                verdict = any(ip in net for net in self.networks)
+            if len(self._verdicts) > 4096:
+                self._verdicts.clear()  # a scan from many addresses: stay bounded
+            self._verdicts[host] = verdict
+        return verdict
+
+
 def parse_target(text: str) -> tuple[str, int]:
     """``"192.168.1.20:9000"`` (or ``"[::1]:9000"``) -> (host, port)."""
     host, sep, port = text.strip().rpartition(":")
@@ -271,34 +296,17 @@ class OscInput:
         self.routes = build_routes(self.registry)
         self.max_string = cfg.max_string
         self.allow_quit = cfg.allow_quit
-        self.networks = parse_networks(cfg.allow)
+        self.allowed = Allowlist(cfg.allow)
+        """Whether a source address may send (``allowed(host)``)."""
         self.feedback = feedback
         self.stats = OscStats()
         self.warn = RateLimitedLog(log)
-        self._allowed: dict[str, bool] = {}
         self._dispatcher = Dispatcher(strict_timing=False)
         for address in self.routes:
             # for wildcard matching only; exact addresses never go through the dispatcher
             self._dispatcher.map(address, _wildcard_target, address)
 
     # ---------------------------------------------------------------- allowlist
-    def allowed(self, host: str) -> bool:
-        """Whether a source address is inside the allowlist (cached per address)."""
-        verdict = self._allowed.get(host)
-        if verdict is None:
-            try:
-                ip = ipaddress.ip_address(host.split("%", 1)[0])
-            except ValueError:
-                verdict = False
-            else:
-                if ip.version == 6 and ip.ipv4_mapped is not None:
-                    ip = ip.ipv4_mapped
-                verdict = any(ip in net for net in self.networks)
-            if len(self._allowed) > 4096:
-                self._allowed.clear()  # a scan from many addresses: stay bounded
-            self._allowed[host] = verdict
-        return verdict
-
     def block(self, host: str) -> None:
         self._bad("blocked", "packet from %s (not in osc.allow) dropped", host)
 
@@ -461,20 +469,17 @@ def _wildcard_target(*_args) -> None:
 
 
 class _Server(BlockingOSCUDPServer):
-    """python-osc's blocking UDP server with the allowlist checked before any parsing."""
+    """python-osc's blocking UDP server reading every waiting datagram into ``OscInput``.
+
+    Its dispatcher is the input's own (``strict_timing=False``), used for wildcard addresses;
+    the request path below replaces socketserver's one-request-per-select handling.
+    """
 
     max_packet_size = MAX_PACKET
 
     def __init__(self, address: tuple[str, int], osc_input: OscInput) -> None:
         self.osc_input = osc_input
-        dispatcher = _PacketDispatcher(osc_input)
-        super().__init__(address, dispatcher)
-
-    def verify_request(self, request, client_address) -> bool:
-        if not self.osc_input.allowed(client_address[0]):
-            self.osc_input.block(client_address[0])
-            return False
-        return True  # every other check is the input path's, so it is counted there
+        super().__init__(address, osc_input._dispatcher)
 
     def _handle_request_noblock(self) -> None:
         """Drain every datagram waiting (up to ``DRAIN_BATCH``) per wake-up of the select loop.
@@ -498,21 +503,6 @@ class _Server(BlockingOSCUDPServer):
                 osc_input.handle_packet(data, client)
             except Exception:  # the server thread must outlive any packet
                 log.exception("OSC packet handling failed")
-
-
-class _PacketDispatcher(Dispatcher):
-    """Hands each datagram to ``OscInput``: one dict lookup per message, no sleeping."""
-
-    def __init__(self, osc_input: OscInput) -> None:
-        super().__init__(strict_timing=False)
-        self.osc_input = osc_input
-
-    def call_handlers_for_packet(self, data: bytes, client_address) -> list:
-        try:
-            self.osc_input.handle_packet(data, client_address)
-        except Exception:  # the server thread must outlive any packet
-            log.exception("OSC packet handling failed")
-        return []
 
 
 class OscServer:

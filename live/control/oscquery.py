@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from live.config import OscConfig, OscQueryConfig
-from live.control.osc import NORM, SLOT, SYNC, OscError, OscInput, build_routes
+from live.control.osc import NORM, SLOT, SYNC, Allowlist, OscError, build_routes
 from live.params import Bus, Param
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
         owner = self.server.owner
-        if not owner.osc_input.allowed(self.client_address[0]):
+        if not owner.allowed(self.client_address[0]):
             owner.blocked += 1
             self._reply(403, {"error": "not in osc.allow"})
             return
@@ -194,7 +194,7 @@ class OscQueryServer:
                  host: str | None = None) -> None:
         self.cfg = cfg
         self.namespace = Namespace(bus)
-        self.osc_input = OscInput(bus, osc)  # for its allowlist only
+        self.allowed = Allowlist(osc.allow)
         self.osc_port = osc_port
         self.host = osc.host if host is None else host
         self.osc_ip = "" if self.host in ("0.0.0.0", "::", "") else self.host
