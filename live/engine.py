@@ -203,7 +203,6 @@ class Engine:
 
         self.walk = Walk(self.latent_dim, seed=cfg.show.seed,
                          keyframes=int(self.registry["walk.keyframes"].default))
-        self._pending_model: tuple[dict, float] | None = None
         self.model_cache: dict[str, dict] = {}
         """Prepared models by name (see ``_prepare_model``), filled by the control surface's
         prefetch and by every swap (the outgoing model), so going back is instant."""
@@ -418,11 +417,6 @@ class Engine:
         with torch_threads(self.decode_threads):
             return self._prepare_model(model)
 
-    def swap_model(self, model: LoadedGenerator, fade_s: float) -> None:
-        """Prepare ``model`` on the calling thread (not the render thread: this takes a while)
-        and have the loop swap it in at its next frame, crossfading over ``fade_s``."""
-        self._pending_model = (self.prepare_in_background(model), fade_s)
-
     def request_scene(self, scene: Scene, values: dict, model_state: dict | None = None,
                       fade_s: float = 2.0, quantize: bool = True) -> None:
         """Have the loop bring ``scene`` in (any thread): its values, its maps, its model when
@@ -446,18 +440,13 @@ class Engine:
             self.bus.set(name, value)
         self.use_scene(scene)
         if model_state is not None:
-            self._pending_model = (model_state, fade_s)
-            self._swap_in_pending_model()
-        else:
-            self.fx.start_fade(fade_s)
+            self._swap_in_model(model_state)
+        self.fx.start_fade(fade_s)
         self.switches += 1
 
-    def _swap_in_pending_model(self) -> None:
-        """Render thread, with no decode in flight: put a prepared model in place."""
-        pending, self._pending_model = self._pending_model, None
-        if pending is None:
-            return
-        state, fade_s = pending
+    def _swap_in_model(self, state: dict) -> None:
+        """Render thread, with no decode in flight: put a prepared model in place (the
+        outgoing one is kept in ``model_cache``)."""
         old_dim = self.latent_dim
         self.model_cache[self.model_name] = {name: getattr(self, name) for name in state}
         self._adopt(state)
@@ -465,7 +454,6 @@ class Engine:
             self.walk = Walk(self.latent_dim, seed=self.cfg.show.seed,
                              keyframes=int(self.controls["walk.keyframes"]),
                              mode=self.controls.choice("walk.mode"))
-        self.fx.start_fade(fade_s)
         log.info("model: %s", self.model_name)
 
     @torch.inference_mode()
@@ -544,11 +532,8 @@ class Engine:
                 # pipelined: first collect frame N from the worker, so the controls drained
                 # next are as fresh as possible when frame N+1 starts decoding
                 decoded_in_time = self.worker.wait(DECODE_WAIT_S) if self.worker else True
-                if decoded_in_time:
-                    if self._pending_scene is not None:
-                        self._bring_in_pending_scene()
-                    if self._pending_model is not None:
-                        self._swap_in_pending_model()
+                if decoded_in_time and self._pending_scene is not None:
+                    self._bring_in_pending_scene()
                 now = time.perf_counter()
                 dt = self.fixed_dt if self.fixed_dt is not None else min(now - last, MAX_DT_S)
                 last = now

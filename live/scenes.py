@@ -206,8 +206,8 @@ class SceneDeck:
     its ``file:line`` error is logged and kept in ``last_error``.
     """
 
-    def __init__(self, scenes_dir: Path, bus, current: Scene, model: str = "",
-                 on_switch=None, apply=None, watch_s: float = 0.2) -> None:
+    def __init__(self, scenes_dir: Path, bus, current: Scene, on_switch=None, apply=None,
+                 watch_s: float = 0.2) -> None:
         import queue
         import threading
 
@@ -215,7 +215,6 @@ class SceneDeck:
         self.bus = bus
         self.registry = bus.registry
         self.current = current
-        self.model = model or current.model
         self.on_switch = on_switch
         self.apply = apply
         """``apply(scene, values, reload)`` takes a loaded scene to the show (the control

@@ -35,7 +35,7 @@ class ControlSurface:
         if cfg.osc.enabled:
             self.feedback = Feedback(bus, cfg.osc)
             self.osc = OscServer(bus, cfg.osc, self.feedback)
-        self.deck = SceneDeck(cfg.path("scenes"), bus, engine.scene, model=engine.model_name,
+        self.deck = SceneDeck(cfg.path("scenes"), bus, engine.scene,
                               on_switch=self._scene_switched, apply=self._bring_in)
         engine.listeners.append(self.deck)
         if cfg.midi.enabled:
