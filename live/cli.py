@@ -39,9 +39,12 @@ def _size(text: str) -> tuple[int, int]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None,
-                        help="config file (default: ./config.toml when present)")
+                        help="config file (default: ./config.toml, else the one shipped "
+                             "beside the package)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="SECTION.KEY=VALUE", help="override one config key (repeatable)")
+                        metavar="SECTION.KEY=VALUE",
+                        help="override one config key (display.size=1920x1080) or set a show "
+                             "parameter for this run (walk.speed=2); repeatable")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -177,8 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_config(args: argparse.Namespace) -> config_mod.Config:
     path = args.config
-    if path is None and Path("config.toml").exists():
-        path = Path("config.toml")
+    if path is None:  # ./config.toml, else the one shipped beside the package
+        for candidate in (Path("config.toml"), config_mod.PROJECT_DIR / "config.toml"):
+            if candidate.is_file():
+                path = candidate
+                break
     try:
         return config_mod.load(path, args.overrides)
     except config_mod.ConfigError as exc:
@@ -198,6 +204,10 @@ def _prepare(cfg: config_mod.Config, scene_name: str | None, model_name: str | N
         scene = load_scene(scene_name or cfg.show.scene, cfg.path("scenes"), registry)
     except SceneError as exc:
         raise UserError(str(exc)) from None
+    if cfg.params:  # --set walk.speed=2: over the starting scene, for this run
+        from dataclasses import replace
+
+        scene = replace(scene, values={**scene.values, **dict(cfg.params)})
     name = model_name or cfg.show.model or scene.model
     try:
         model = load_generator(name, cfg.path("models"), seed=cfg.show.seed)

@@ -10,6 +10,7 @@ overrides are applied to the parsed TOML before validation and go through the sa
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -136,20 +137,36 @@ class Config:
     midi: MidiConfig = field(default_factory=MidiConfig)
     source: str = "<defaults>"
     """Where this config came from (a file path), for messages; not a TOML key."""
+    params: tuple[tuple[str, Any], ...] = ()
+    """Show parameters set with ``--set walk.speed=2`` for this run (name, value), checked
+    against the registry; they go over the starting scene's values. Not a TOML key."""
 
     def path(self, kind: Literal["models", "scenes", "snapshots", "recordings", "state"]) -> Path:
-        """A configured folder, relative paths resolved against the config file's folder."""
+        """A configured folder: relative paths are resolved against the config file's folder;
+        without a config file, against the current folder when it has the folder, else the
+        project's own folder (so the shipped scenes and models are found from anywhere)."""
         p = Path(getattr(self.paths, kind))
-        if p.is_absolute() or self.source == "<defaults>":
+        if p.is_absolute():
             return p
-        return Path(self.source).resolve().parent / p
+        if self.source not in ("<defaults>", "--set"):
+            return Path(self.source).resolve().parent / p
+        here = Path.cwd() / p
+        if kind in ("models", "scenes") and not here.exists() and (PROJECT_DIR / p).is_dir():
+            return PROJECT_DIR / p
+        return here
 
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""The folder that holds the ``live`` package: the checkout, with the shipped ``config.toml``,
+``scenes/`` and ``models/``, for an editable install (the README's)."""
 
 SECTIONS: dict[str, type] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in dataclasses.fields(Config)
-    if f.name != "source"
+    if f.name not in ("source", "params")
 }
+
+_SIZE = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 
 
 def _type_name(tp: Any) -> str:
@@ -177,8 +194,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
             return tuple(_coerce(v, args[0], where) for v in value)
+        if isinstance(value, str) and args == (int, int) and _SIZE.match(value):
+            value = [int(v) for v in _SIZE.match(value).groups()]  # "1920x1080", as --size
         if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{where}: expected {_type_name(tp)} or WIDTHxHEIGHT, got {value!r}"
+                              if args == (int, int) else
+                              f"{where}: expected {_type_name(tp)}, got {value!r}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
     ok = {
         bool: isinstance(value, bool),
@@ -231,28 +252,54 @@ def from_dict(raw: dict[str, Any], source: str = "<defaults>") -> Config:
     return Config(**kwargs, source=source)
 
 
+def _param_override(text: str, section: str, key: str, value: Any) -> tuple[str, Any]:
+    """``--set walk.speed=2``: a show parameter for this run, checked like a scene value;
+    a name that is neither a config key nor a parameter says where each kind lives."""
+    from live.params import Registry
+    from live.scenes import SceneError, check_value
+
+    registry = Registry()
+    name = f"{section}.{key}"
+    if name not in registry:
+        raise ConfigError(
+            f"--set {text}: [{section}] is not a config section (config sections: "
+            f"{', '.join(SECTIONS)}), and {name} is not a show parameter (`live osc` lists "
+            "them; scenes/*.toml set them per scene)")
+    try:
+        return name, check_value(registry[name], value, f"--set {text}")
+    except SceneError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load ``path`` (or only defaults when None) and apply ``--set`` overrides."""
+    """Load ``path`` (or only defaults when None) and apply ``--set`` overrides: config keys
+    (``display.size=1920x1080``) or show parameters for this run (``walk.speed=2``)."""
+    from live.safeio import CONFIG_MAX_BYTES, FileReadError, read_text
+
     raw: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
         source = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{source}: file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{source}: cannot read: {exc}") from None
+            text = read_text(path, CONFIG_MAX_BYTES)
+        except FileReadError as exc:
+            raise ConfigError(f"{source}: {exc.reason}") from None
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    params: dict[str, Any] = {}
     for text in overrides:
         section, key, value = parse_override(text)
+        if section not in SECTIONS:
+            name, value = _param_override(text, section, key, value)
+            params[name] = value
+            continue
         body = raw.setdefault(section, {})
         if not isinstance(body, dict):
             raise ConfigError(f"--set {text}: [{section}] is not a table")
         body[key] = value
     if overrides and source == "<defaults>":
         source = "--set"
-    return from_dict(raw, source)
+    cfg = from_dict(raw, source)
+    return dataclasses.replace(cfg, params=tuple(params.items())) if params else cfg

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from live.params import Registry
+from live.safeio import SCENE_MAX_BYTES, FileReadError, read_text
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,49 @@ def _line_of(text: str, section: str | None, key: str) -> int:
     return 1
 
 
+def _error_line(message: str, text: str) -> int:
+    """The line a ``tomllib`` error points at; "at end of document" (a file cut mid-token)
+    is the last line of the text, not line 1."""
+    match = re.search(r"line (\d+)", message)
+    if match:
+        return int(match.group(1))
+    if "end of document" in message:
+        return max(1, len(text.splitlines()))
+    return 1
+
+
+def read_scene_text(path: Path) -> str:
+    """A scene file's text through the capped reader (``SceneError`` with ``file:1``)."""
+    try:
+        return read_text(path, SCENE_MAX_BYTES)
+    except FileReadError as exc:
+        raise SceneError(f"{path}:1: cannot read: {exc.reason}") from None
+
+
+def check_value(param, value: Any, where: str) -> Any:
+    """``value`` if a scene (or ``--set``) may set ``param`` to it, else ``SceneError``
+    starting with ``where``: the right kind, a known choice, inside the range, finite."""
+    name = param.name
+    if param.kind == "trigger":
+        raise SceneError(f"{where}: {name} is a trigger and has no value to set")
+    if isinstance(value, bool) != (param.kind == "bool"):
+        raise SceneError(f"{where}: {name} expects a {param.kind}, got {value!r}")
+    try:
+        param.clamp(value)
+    except ValueError as exc:
+        raise SceneError(f"{where}: {exc}") from None
+    if param.kind in ("float", "int") and not param.lo <= value <= param.hi:  # NaN fails too
+        unit = f" {param.unit}" if param.unit else ""
+        raise SceneError(f"{where}: {name} = {value!r} is outside its range "
+                         f"{param.lo:g} to {param.hi:g}{unit}")
+    return value
+
+
 def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise SceneError(f"{path}:{match.group(1) if match else 1}: invalid TOML: {exc}") from None
+        raise SceneError(f"{path}:{_error_line(str(exc), text)}: invalid TOML: {exc}") from None
     values: dict[str, Any] = {}
     top: dict[str, Any] = {}
     midi_maps: tuple[str, ...] = ()
@@ -136,20 +174,7 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
             where = f"{path}:{_line_of(text, key, sub)}"
             if name not in registry:
                 raise SceneError(f"{where}: unknown parameter {name!r}")
-            param = registry[name]
-            if param.kind == "trigger":
-                raise SceneError(f"{where}: {name} is a trigger and has no value to set")
-            if isinstance(sub_value, bool) != (param.kind == "bool"):
-                raise SceneError(f"{where}: {name} expects a {param.kind}, got {sub_value!r}")
-            try:
-                param.clamp(sub_value)
-            except ValueError as exc:
-                raise SceneError(f"{where}: {exc}") from None
-            if param.kind in ("float", "int") and not param.lo <= sub_value <= param.hi:
-                unit = f" {param.unit}" if param.unit else ""
-                raise SceneError(f"{where}: {name} = {sub_value!r} is outside its range "
-                                 f"{param.lo:g} to {param.hi:g}{unit}")
-            values[name] = sub_value
+            values[name] = check_value(registry[name], sub_value, where)
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
                  top.get("text_model", "default-rnn"), values, midi_maps, maps,
                  top.get("transition", 2.0), top.get("transition_beats", 0),
@@ -181,12 +206,8 @@ def load_scene(name: str, scenes_dir: Path, registry: Registry) -> Scene:
         path = scenes_dir / f"{name}.toml"
     if not path.exists():
         known = ", ".join(list_scenes(scenes_dir)) or "none"
-        raise SceneError(f"unknown scene {name!r} in {scenes_dir} (known: {known})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SceneError(f"{path}:1: cannot read: {exc}") from None
-    return parse_scene(text, path, registry)
+        raise SceneError(f"unknown scene {name!r} in {scenes_dir.resolve()} (known: {known})")
+    return parse_scene(read_scene_text(path), path, registry)
 
 
 SCENE_TRIGGERS = ("scene.next", "scene.prev", "scene.go")
@@ -255,7 +276,8 @@ class SceneDeck:
         if kind == "scene.prev":
             return names[(here - 1) % len(names)] if here >= 0 else names[-1]
         text = text.strip()
-        if text.lstrip("-").isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() then refuses
+        if re.fullmatch(r"-?[0-9]{1,9}", text):
             index = int(text)
             if not 0 <= index < len(names):
                 raise SceneError(f"scene number {index} out of range (0-{len(names) - 1})")
@@ -294,17 +316,20 @@ class SceneDeck:
             return False
         self._mtime = mtime
         try:
-            scene = parse_scene(path.read_text(encoding="utf-8"), path, self.registry)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.last_error = f"{path}:1: cannot read: {exc}"
-            log.error("scene not reloaded, the old one keeps running: %s", self.last_error)
-            return False
+            scene = parse_scene(read_scene_text(path), path, self.registry)
         except SceneError as exc:
             self.last_error = str(exc)
             log.error("scene not reloaded, the old one keeps running: %s", exc)
             return False
         self.reloads += 1
+        dropped = sorted(set(self.current.values) - set(scene.values))
         self._take(scene, reload=True)
+        if dropped:
+            # a save cut at a line boundary is valid TOML that has simply lost lines: say so
+            # (the HUD shows it like an error, so a half-written save is noticed)
+            self.last_error = (f"{path}: no longer sets {', '.join(dropped)}; "
+                               "back to their defaults")
+            log.warning("scene %s reloaded: %s", scene.name, self.last_error)
         return True
 
     def _run(self) -> None:
@@ -349,12 +374,7 @@ def check_scene(path: Path, registry: Registry, models_dir: Path) -> list[str]:
     """Problems with one scene file as ``file:line: ...`` lines (empty when it is fine): its
     syntax, keys, values and maps (a ``SceneError`` for the first of those), then whether
     the models it names exist."""
-    if not path.exists():
-        raise SceneError(f"{path}:1: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SceneError(f"{path}:1: cannot read: {exc}") from None
+    text = read_scene_text(path)
     scene = parse_scene(text, path, registry)
     problems = []
     from live.store import ModelError, read_meta, resolve

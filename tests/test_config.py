@@ -61,7 +61,7 @@ def test_set_overrides_are_typed_and_validated(tmp_path):
 def test_invalid_toml_and_missing_file(tmp_path):
     with pytest.raises(config.ConfigError, match="invalid TOML"):
         config.load(write(tmp_path, "[display\n"))
-    with pytest.raises(config.ConfigError, match="file not found"):
+    with pytest.raises(config.ConfigError, match="no such file"):
         config.load(tmp_path / "nope.toml")
 
 
@@ -70,3 +70,55 @@ def test_cli_bad_config_exits_2_with_one_message(tmp_path, capsys):
     assert main(["models", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "display.vsync" in err and str(path) in err and "Traceback" not in err
+
+
+def test_set_accepts_width_x_height_for_sizes():
+    assert config.load(None, ["display.size=1920x1080"]).display.size == (1920, 1080)
+    assert config.load(None, ["display.size=[1920, 1080]"]).display.size == (1920, 1080)
+    with pytest.raises(config.ConfigError, match="or WIDTHxHEIGHT"):
+        config.load(None, ["display.size=1920by1080"])
+
+
+def test_set_takes_a_show_parameter_for_this_run():
+    cfg = config.load(None, ["walk.speed=2", "fx.mirror=quad"])
+    assert dict(cfg.params) == {"walk.speed": 2, "fx.mirror": "quad"}
+    with pytest.raises(config.ConfigError, match="outside its range"):
+        config.load(None, ["walk.speed=1e9"])
+
+
+def test_set_with_neither_a_config_key_nor_a_parameter_says_where_each_lives():
+    with pytest.raises(config.ConfigError) as err:
+        config.load(None, ["wlak.speed=2"])
+    message = str(err.value)
+    assert "[wlak] is not a config section" in message and "display" in message
+    assert "not a show parameter" in message and "scenes/*.toml" in message
+
+
+def test_a_set_parameter_goes_over_the_starting_scene(small_config):
+    from dataclasses import replace
+
+    from live.cli import _prepare
+
+    cfg = replace(small_config, params=(("walk.speed", 2.0),))
+    scene, _, _ = _prepare(cfg, "default", None)
+    assert scene.values["walk.speed"] == 2.0
+
+
+def test_run_from_outside_the_checkout_finds_the_shipped_scenes_and_models(tmp_path, repo):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    for command in (["scenes", "check"], ["models"]):
+        done = subprocess.run([sys.executable, "-m", "live", *command], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "default" in done.stdout + done.stderr
+
+
+def test_a_config_that_is_a_device_is_refused(tmp_path):
+    link = tmp_path / "config.toml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(config.ConfigError, match="not a regular file"):
+        config.load(link)
