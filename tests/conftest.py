@@ -24,7 +24,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(check, timeout: float = 10.0, step: float = 0.02) -> bool:
+def wait_for(check, timeout: float = 30.0, step: float = 0.02) -> bool:
     """Poll ``check`` until it is true (True) or ``timeout`` seconds pass (False)."""
     import time
 

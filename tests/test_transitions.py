@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from live.cli import _prepare
@@ -43,26 +43,49 @@ def show(small_config, scenes):
 
 
 
-def test_switching_to_a_scene_with_another_model_never_stalls(show):
+class Calls(list):
+    running = False
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """(thread ident, loop running) for each model load or preparation; installed before
+    ``show``, whose own set-up loads the first model on the test's thread."""
+    import live.store
+
+    idents = Calls()
+    for owner, name in ((live.store, "load_generator"), (Engine, "_prepare_model")):
+        original = getattr(owner, name)
+
+        def spy(*args, _original=original, **kwargs):
+            idents.append((threading.get_ident(), idents.running))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, spy)
+    return idents
+
+
+def test_switching_to_a_scene_with_another_model_never_stalls(workers, show):
+    """The model is loaded, traced and warmed off the render thread; the loop only swaps
+    it in. Asserted by which thread did the work, not by frame times (a loaded machine makes
+    those say nothing; ``live bench --scene-switch`` measures them)."""
     engine, surface, _ = show
     assert engine.model_name == "default-gan"
-
-    marks = {}
 
     def actions():
         assert surface.prefetched.wait(60)  # scene b's model, prepared in the background
         assert wait_for(lambda: engine.frames.count > 20)
-        marks["start"] = engine.frames.count
         engine.bus.trigger("scene.go", text="b")
         assert wait_for(lambda: engine.model_name == "default-vae")
         assert wait_for(lambda: engine.bus.get("fx.hue") == 90.0)
         seen = engine.frames.count
         assert wait_for(lambda: engine.frames.count > seen + 20)
 
-    run_while(engine, actions)
-    frame_ms = engine.frames.chronological(engine.frames.frame_ms)[marks["start"]:]
-    # the model was loaded, traced and warmed on the scenes thread; the loop only swapped it
-    assert frame_ms.max() < max(10 * float(np.median(frame_ms)), 250.0)
+    workers.running = True
+    run_while(engine, actions)  # the render loop runs on this thread
+    here = threading.get_ident()
+    assert not [call for call in workers if call == (here, True)]
+    assert [call for call in workers if call[0] != here]  # b's model: prepared elsewhere
     assert engine.switches == 1 and engine.scene.name == "b"
 
 
@@ -108,20 +131,17 @@ def test_saving_the_scene_file_reloads_it_and_a_broken_save_keeps_the_old(show):
     engine, surface, scenes = show
     path = scenes / "a.toml"
     original = path.read_text()
-    timings = {}
 
     def actions():
         time.sleep(0.3)
         path.write_text(original.replace("saturation = 1.15", "saturation = 2.5"))
-        saved = time.monotonic()
-        assert wait_for(lambda: engine.bus.get("fx.saturation") == 2.5, timeout=5)
-        timings["reload_s"] = time.monotonic() - saved
+        assert wait_for(lambda: engine.bus.get("fx.saturation") == 2.5)
         path.write_text(original.replace("saturation = 1.15", 'saturation = "lots"'))
-        assert wait_for(lambda: surface.deck.last_error != "", timeout=5)
+        assert wait_for(lambda: surface.deck.last_error != "")
         time.sleep(0.3)
 
     run_while(engine, actions)
-    assert timings["reload_s"] <= 0.5
+    assert surface.deck.watch_s <= 0.2  # polled five times a second: a save shows at once
     assert "a.toml:" in surface.deck.last_error and "saturation" in surface.deck.last_error
     assert engine.bus.get("fx.saturation") == 2.5  # the old scene keeps running
     assert "scene error" in surface.hud_line()
