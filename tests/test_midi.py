@@ -101,6 +101,8 @@ def test_map_strings_forgive_spacing_case_and_short_mode_names(registry):
     ("cc 1 fx.hue", 'expected "<control> -> <parameter>"'),
     ("cc 1 -> fx.hu", "unknown parameter 'fx.hu' (did you mean fx.hue?)"),
     ("cc one -> fx.hue", "CC 'one' is not a whole number"),
+    ("cc \u00b2 -> fx.hue", "CC '\u00b2' is not a whole number"),  # isdigit() but not int()
+    ("note 36 -> walk.mode \u00b2", "is not one of walk.mode's choices"),
     ("cc 128 -> fx.hue", "CC 128 is outside 0-127"),
     ("ch 17 cc 1 -> fx.hue", "channel 17 is outside 1-16"),
     ("ch 0 cc 1 -> fx.hue", "channel 0 is outside 1-16"),

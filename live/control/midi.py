@@ -307,7 +307,7 @@ def _number(word: str, what: str, error) -> float:
 
 
 def _whole(word: str, what: str, lo: int, hi: int, error) -> int:
-    if not word.isdigit():
+    if not (word.isascii() and word.isdigit()) or len(word) > 9:  # "²".isdigit() is True
         raise error(f"{what} {word!r} is not a whole number")
     number = int(word)
     if not lo <= number <= hi:
@@ -320,7 +320,7 @@ def _value(param: Param, word: str, error) -> float | str:
     if param.kind == "enum":
         if word in param.choices:
             return word
-        if word.isdigit() and int(word) < len(param.choices):
+        if word.isascii() and word.isdigit() and int(word) < len(param.choices):
             return param.choices[int(word)]
         raise error(f"{word!r} is not one of {param.name}'s choices: {', '.join(param.choices)}")
     number = _number(word, "value", error)
