@@ -1,12 +1,16 @@
 """OSC in and out: every registry parameter on a fixed address, echoed back so faders follow.
 
 Input
-    One ``BlockingOSCUDPServer`` thread (python-osc) with a ``Dispatcher(strict_timing=False)``:
-    a bundle with a future timetag is applied at once (and counted) instead of sleeping the
-    server thread, and one thread reads the socket so nothing is lost to thread start-up under
-    load. The handler only parses, validates, clamps and publishes to the bus; it never touches
-    the engine, a file or the network. Addresses are looked up in a dict (exact match); OSC
-    wildcards (``/live/fx/*``) fall back to python-osc's pattern matching.
+    One thread reads the UDP socket (a ``socketserver.UDPServer`` loop draining every waiting
+    datagram), so nothing is lost to thread start-up under load; python-osc only parses. A
+    bundle with a future timetag is applied at once (and counted) instead of sleeping the
+    server thread. The handler only parses, validates, clamps and publishes to the bus; it never
+    touches the engine, a file or the network. Addresses are looked up in a dict (exact match);
+    OSC 1.0 patterns (``/live/fx/*``, ``/live/walk/pc[1-3]``, ``/live/{fx,walk}/speed``) go
+    through ``AddressMatcher``, our own matcher over the fixed namespace: no regular expression
+    is built from what arrives (python-osc's dispatcher builds one, and ``{,}`` repeated 22
+    times made it backtrack for minutes), the work is counted and capped per packet and per
+    second, and a pattern over the caps is dropped as ``bad_pattern``.
 
     Every parameter has two addresses: ``/live/walk/speed`` takes a value in the native range
     (enums also take the choice name), ``/live/norm/walk/speed`` takes 0-1 mapped onto that
@@ -14,7 +18,8 @@ Input
     message with no argument or a non-zero first argument (a momentary button's release sends
     0, which is ignored). Slot triggers (``cue.recall``) take the slot as their argument, or
     fire from a per-slot address (``/live/cue/recall/3``). ``/live/sync`` asks for the whole
-    state to be sent back at once.
+    state to be sent back at once, at most once a second per client (more are dropped as
+    ``rate_limited``: a sync echoed back by a client would otherwise multiply the traffic).
 
 Bad input
     Malformed packets, unknown addresses, wrong argument counts or types, NaN and infinities
@@ -36,6 +41,7 @@ import ipaddress
 import logging
 import math
 import socket
+import socketserver
 import struct
 import threading
 import time
@@ -43,10 +49,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
-from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 from pythonosc.parsing.osc_types import IMMEDIATELY
 
@@ -68,7 +72,11 @@ DRAIN_BATCH = 512
 
 # kinds of bad input, each counted and logged at most once a second
 BAD_KINDS = ("blocked", "malformed", "unknown_address", "wrong_count", "wrong_type",
-             "not_finite", "clamped", "too_long", "future_timetag", "refused")
+             "not_finite", "clamped", "too_long", "future_timetag", "refused", "bad_pattern",
+             "rate_limited")
+
+FULL_STATE_INTERVAL_S = 1.0
+"""A client gets the whole state at most once per this many seconds (``/live/sync``)."""
 
 
 class OscError(RuntimeError):
@@ -120,11 +128,15 @@ def parse_target(text: str) -> tuple[str, int]:
 
 
 class RateLimitedLog:
-    """Logs a warning per kind at most once per ``interval_s``, with the count since."""
+    """Logs one line per kind at most once per ``interval_s``, with the count since: a flood
+    of bad input must not become a flood of log lines (nor hold the input thread on I/O)."""
 
-    def __init__(self, logger: logging.Logger, interval_s: float = 1.0) -> None:
+    def __init__(self, logger: logging.Logger, interval_s: float = 1.0, prefix: str = "OSC",
+                 level: int = logging.WARNING) -> None:
         self.logger = logger
         self.interval_s = interval_s
+        self.prefix = prefix
+        self.level = level
         self._last: dict[str, float] = {}
         self._since: dict[str, int] = {}
 
@@ -136,7 +148,8 @@ class RateLimitedLog:
             self._since[kind] = 0
             self._last[kind] = now
             more = f" ({count - 1} more like it since the last report)" if count > 1 else ""
-            self.logger.warning("OSC %s: " + message + more, kind.replace("_", " "), *args)
+            self.logger.log(self.level, self.prefix + " %s: " + message + more,
+                            kind.replace("_", " "), *args)
 
 
 @dataclass
@@ -175,6 +188,229 @@ def build_routes(registry: Registry) -> dict[str, Route]:
             for slot in range(int(param.lo), int(param.hi) + 1):
                 routes[f"{param.address}/{slot}"] = Route(SLOT, param, slot)
     return routes
+
+
+# ---------------------------------------------------------------- address patterns
+MAX_PATTERN_CHARS = 128
+"""Longest address pattern matched (the longest address is under 40 characters)."""
+MAX_PATTERN_CHOICES = 32
+"""Most ``{a,b}`` alternatives in one pattern, all brace groups together (duplicates once)."""
+MAX_PATTERNS_PER_PACKET = 16
+"""Most wildcard messages matched in one packet; the rest of a bundle's are dropped."""
+PATTERN_STEPS_PER_PACKET = 10_000
+"""Matching work one packet may cost (a step is one position tried in one name: about 5 ms
+of the input thread at worst; ``/*/*/*/*``, every address, costs about 250)."""
+PATTERN_STEPS_PER_S = 50_000
+"""Matching work per second, sustained, so a flood of patterns cannot starve the render loop."""
+
+_ALT, _ONE, _STAR, _CLASS = 0, 1, 2, 3
+_Token = tuple[int, tuple]
+
+
+class PatternError(ValueError):
+    """An address pattern that is malformed or over a cap; the message says which."""
+
+
+def parse_segment(text: str) -> tuple[_Token, ...]:
+    """One ``/``-free part of an OSC 1.0 address pattern as tokens.
+
+    ``(_ALT, strings)``: one of these literal strings (a plain run of characters is an
+    alternation of one); ``(_ONE, ())``: ``?``; ``(_STAR, ())``: ``*`` (a run of stars is one);
+    ``(_CLASS, (negated, ranges))``: ``[a-z_]`` or ``[!0-9]``.
+    """
+    tokens: list[_Token] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        if literal:
+            tokens.append((_ALT, ("".join(literal),)))
+            literal.clear()
+
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "*":
+            flush()
+            if not tokens or tokens[-1][0] != _STAR:
+                tokens.append((_STAR, ()))
+        elif char == "?":
+            flush()
+            tokens.append((_ONE, ()))
+        elif char == "[":
+            end = text.find("]", i + 1)
+            if end < 0:
+                raise PatternError("'[' without ']'")
+            body = text[i + 1:end]
+            negated = body.startswith("!")
+            body = body[1:] if negated else body
+            if not body:
+                raise PatternError("empty '[]'")
+            ranges = []
+            j = 0
+            while j < len(body):
+                if j + 2 < len(body) and body[j + 1] == "-":
+                    ranges.append((body[j], body[j + 2]))
+                    j += 3
+                else:  # a '-' first or last is itself
+                    ranges.append((body[j], body[j]))
+                    j += 1
+            flush()
+            tokens.append((_CLASS, (negated, tuple(ranges))))
+            i = end
+        elif char == "{":
+            end = text.find("}", i + 1)
+            if end < 0:
+                raise PatternError("'{' without '}'")
+            flush()
+            # duplicates only cost work: "{,}" is one empty string, not two
+            tokens.append((_ALT, tuple(dict.fromkeys(text[i + 1:end].split(",")))))
+            i = end
+        elif char in "]}":
+            raise PatternError(f"{char!r} without its opening bracket")
+        else:
+            literal.append(char)
+        i += 1
+    flush()
+    return tuple(tokens)
+
+
+class _Node:
+    __slots__ = ("children", "route")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.route: Route | None = None
+
+
+class AddressMatcher:
+    """OSC 1.0 address patterns matched against the fixed namespace, in bounded time.
+
+    The namespace is a tree of address parts; a pattern is matched part by part (wildcards
+    never cross ``/``), each part against the names of the nodes still in play, by a
+    left-to-right pass over the set of positions reachable in the name. That costs at most
+    (tokens x name length x alternatives) per name, never exponential, and every unit of it is
+    counted against the caller's ``steps``: past that the pattern is refused (``PatternError``)
+    instead of holding the input thread.
+    """
+
+    def __init__(self, routes: dict[str, Route]) -> None:
+        self.root = _Node()
+        for address, route in routes.items():
+            node = self.root
+            for part in address[1:].split("/"):
+                node = node.children.setdefault(part, _Node())
+            node.route = route
+        self.alphabet = sorted(set("".join(routes)) - {"/"})
+        """Every character of the namespace: a ``[...]`` becomes the set of those it takes."""
+        self._limit = self._left = 0
+
+    @property
+    def spent(self) -> int:
+        """Steps the last ``match`` cost, refused or not."""
+        return self._limit - max(self._left, 0)
+
+    def match(self, pattern: str, steps: int) -> list[Route]:
+        """Routes whose address ``pattern`` matches, at a cost of at most ``steps``.
+
+        ``PatternError`` when the pattern is malformed, over ``MAX_PATTERN_CHARS`` or
+        ``MAX_PATTERN_CHOICES``, or would cost more than ``steps``.
+        """
+        self._limit = self._left = steps
+        if len(pattern) > MAX_PATTERN_CHARS:
+            raise PatternError(f"pattern of {len(pattern)} characters "
+                               f"(at most {MAX_PATTERN_CHARS})")
+        if not pattern.startswith("/"):
+            raise PatternError("pattern does not start with '/'")
+        parts = [(part, None if not any(c in part for c in "*?[]{}") else
+                  self._classes_as_sets(parse_segment(part)))
+                 for part in pattern[1:].split("/")]
+        choices = sum(len(data) for _, tokens in parts if tokens
+                      for kind, data in tokens if kind == _ALT and len(data) > 1)
+        if choices > MAX_PATTERN_CHOICES:
+            raise PatternError(f"{choices} alternatives (at most {MAX_PATTERN_CHOICES})")
+        nodes = [self.root]
+        for part, tokens in parts:
+            found: list[_Node] = []
+            for node in nodes:
+                if tokens is None:
+                    self._spend(1)
+                    child = node.children.get(part)
+                    if child is not None:
+                        found.append(child)
+                elif tokens == ((_STAR, ()),):
+                    self._spend(len(node.children) or 1)
+                    found.extend(node.children.values())
+                else:
+                    for name, child in node.children.items():
+                        if self._part_matches(tokens, name):
+                            found.append(child)
+            nodes = found
+            if not nodes:
+                break
+        return [node.route for node in nodes if node.route is not None]
+
+    def _classes_as_sets(self, tokens: tuple[_Token, ...]) -> tuple[_Token, ...]:
+        """``[a-z]`` as the frozenset of namespace characters it takes: one set lookup per
+        position instead of a walk over the ranges."""
+        compiled = []
+        for kind, data in tokens:
+            if kind == _CLASS:
+                negated, ranges = data
+                self._spend(len(ranges))
+                data = frozenset(c for c in self.alphabet
+                                 if negated != any(lo <= c <= hi for lo, hi in ranges))
+            compiled.append((kind, data))
+        return tuple(compiled)
+
+    def _spend(self, steps: int) -> None:
+        self._left -= steps
+        if self._left < 0:
+            raise PatternError("pattern costs too much to match")
+
+    def _part_matches(self, tokens: tuple[_Token, ...], name: str) -> bool:
+        end = len(name)
+        positions = {0}
+        for kind, data in tokens:
+            if kind == _ALT:
+                self._spend(1 + len(positions) * len(data))
+                positions = {at + len(text) for at in positions for text in data
+                             if name.startswith(text, at)}
+            elif kind == _STAR:
+                start = min(positions)
+                self._spend(1 + end - start)
+                positions = set(range(start, end + 1))
+            elif kind == _ONE:
+                self._spend(1 + len(positions))
+                positions = {at + 1 for at in positions if at < end}
+            else:
+                self._spend(1 + len(positions))
+                positions = {at + 1 for at in positions if at < end and name[at] in data}
+            if not positions:
+                return False
+        return end in positions
+
+
+class PatternBudget:
+    """Matching work allowed, as a token bucket: full at ``per_packet`` steps, refilled at
+    ``per_s`` steps a second. One packet can never cost more than a full bucket; a stream of
+    them no more than ``per_s`` on average."""
+
+    def __init__(self, per_packet: int = PATTERN_STEPS_PER_PACKET,
+                 per_s: int = PATTERN_STEPS_PER_S, clock=time.monotonic) -> None:
+        self.per_packet = per_packet
+        self.per_s = per_s
+        self.clock = clock
+        self.level = float(per_packet)
+        self._refilled = clock()
+
+    def refill(self) -> None:
+        now = self.clock()
+        self.level = min(float(self.per_packet),
+                         self.level + (now - self._refilled) * self.per_s)
+        self._refilled = now
+
+    def spend(self, steps: int) -> None:
+        self.level -= steps
 
 
 _FIXED_SIZE = {"i": 4, "f": 4, "r": 4, "m": 4, "d": 8, "h": 8, "t": 8,
@@ -289,7 +525,7 @@ class OscInput:
     """
 
     def __init__(self, bus: Bus, cfg: OscConfig | None = None,
-                 feedback: Feedback | None = None) -> None:
+                 feedback: Feedback | None = None, clock=time.monotonic) -> None:
         cfg = cfg or OscConfig()
         self.bus = bus
         self.registry = bus.registry
@@ -301,10 +537,9 @@ class OscInput:
         self.feedback = feedback
         self.stats = OscStats()
         self.warn = RateLimitedLog(log)
-        self._dispatcher = Dispatcher(strict_timing=False)
-        for address in self.routes:
-            # for wildcard matching only; exact addresses never go through the dispatcher
-            self._dispatcher.map(address, _wildcard_target, address)
+        self.matcher = AddressMatcher(self.routes)
+        self.pattern_budget = PatternBudget(clock=clock)
+        self._patterns_in_packet = 0
 
     # ---------------------------------------------------------------- allowlist
     def block(self, host: str) -> None:
@@ -314,6 +549,7 @@ class OscInput:
     def handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
         stamp = time.perf_counter_ns()
         self.stats.packets += 1
+        self._patterns_in_packet = 0
         simple = simple_message(data)
         if simple is not None:
             if self.feedback is not None:
@@ -350,23 +586,46 @@ class OscInput:
                        stamp_ns: int) -> None:
         self.stats.messages += 1
         route = self.routes.get(address)
-        if route is None:
-            if any(c in address for c in "*?[{"):
-                matched = [h for h in self._dispatcher.handlers_for_address(address)]
-                if matched:
-                    for handler in matched:
-                        self._apply(self.routes[handler.args[0]], args, client, stamp_ns)
-                    return
-            self._bad("unknown_address", "%s from %s dropped", address[:80], client[0])
+        if route is not None:
+            self._apply(route, args, client, stamp_ns)
             return
-        self._apply(route, args, client, stamp_ns)
+        if any(c in address for c in "*?[{"):
+            for route in self._match(address, client):
+                self._apply(route, args, client, stamp_ns)
+            return
+        self._bad("unknown_address", "%s from %s dropped", address[:80], client[0])
+
+    def _match(self, pattern: str, client: tuple[str, int]) -> list[Route]:
+        """The routes a wildcard pattern reaches, within this packet's share of matching work;
+        an empty list when the pattern was dropped (and counted)."""
+        if self._patterns_in_packet >= MAX_PATTERNS_PER_PACKET:
+            self._bad("bad_pattern", "%s from %s dropped: more than %d patterns in one packet",
+                      pattern[:80], client[0], MAX_PATTERNS_PER_PACKET)
+            return []
+        if self._patterns_in_packet == 0:
+            self.pattern_budget.refill()
+        self._patterns_in_packet += 1
+        budget = self.pattern_budget
+        try:
+            routes = self.matcher.match(pattern, max(int(budget.level), 0))
+        except PatternError as exc:
+            self._bad("bad_pattern", "%s from %s dropped: %s", pattern[:80], client[0], exc)
+            return []
+        finally:
+            budget.spend(self.matcher.spent)
+        if not routes:
+            self._bad("unknown_address", "%s from %s dropped", pattern[:80], client[0])
+        return routes
 
     # ---------------------------------------------------------------- messages
     def _apply(self, route: Route, args: list, client: tuple[str, int], stamp_ns: int) -> None:
         param = route.param
         if route.form == SYNC:
-            if self.feedback is not None:
-                self.feedback.request_full(client[0])
+            if self.feedback is not None and not self.feedback.request_full(client[0]):
+                self._bad("rate_limited", "%s from %s dropped: the whole state goes to a "
+                          "client at most once every %g s", SYNC_ADDRESS, client[0],
+                          FULL_STATE_INTERVAL_S)
+                return
             self.stats.applied += 1
             return
         assert param is not None
@@ -464,22 +723,23 @@ class OscInput:
         self.warn(kind, message, *args)
 
 
-def _wildcard_target(*_args) -> None:
-    """Placeholder callback: the dispatcher only finds addresses for wildcard patterns."""
+class _Server(socketserver.UDPServer):
+    """A UDP server loop reading every waiting datagram into ``OscInput``.
 
-
-class _Server(BlockingOSCUDPServer):
-    """python-osc's blocking UDP server reading every waiting datagram into ``OscInput``.
-
-    Its dispatcher is the input's own (``strict_timing=False``), used for wildcard addresses;
-    the request path below replaces socketserver's one-request-per-select handling.
+    The request path below replaces socketserver's one-request-per-select handling (and with
+    it the request handler class, never used); python-osc's dispatcher is not involved.
     """
 
     max_packet_size = MAX_PACKET
 
     def __init__(self, address: tuple[str, int], osc_input: OscInput) -> None:
         self.osc_input = osc_input
-        super().__init__(address, osc_input._dispatcher)
+        try:  # "::" or an IPv6 host binds an IPv6 socket
+            infos = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_DGRAM)
+            self.address_family = infos[0][0]
+        except (socket.gaierror, IndexError):
+            pass
+        super().__init__(address, socketserver.BaseRequestHandler)
 
     def _handle_request_noblock(self) -> None:
         """Drain every datagram waiting (up to ``DRAIN_BATCH``) per wake-up of the select loop.
@@ -554,8 +814,9 @@ class OscServer:
 class Feedback:
     """Sends changed values back to clients and targets, at most ``feedback_hz`` per address."""
 
-    def __init__(self, bus: Bus, cfg: OscConfig) -> None:
+    def __init__(self, bus: Bus, cfg: OscConfig, clock=time.monotonic) -> None:
         self.bus = bus
+        self.clock = clock
         self.registry = bus.registry
         self.port = cfg.feedback_port
         self.interval_s = 1.0 / max(cfg.feedback_hz, 0.1)
@@ -567,6 +828,7 @@ class Feedback:
         self._sent = np.full(len(self.params), np.nan)
         self._clients: OrderedDict[str, float] = OrderedDict()
         self._full: set[str] = set()
+        self._last_full: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -576,21 +838,37 @@ class Feedback:
 
     # called from the input thread: a few dict stores under a short lock
     def heard(self, host: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             if host not in self._clients:
-                self._full.add(host)  # a new client gets the whole state
+                self._want_full(host, now)  # a new client gets the whole state
                 while len(self._clients) >= MAX_CLIENTS:
                     self._clients.popitem(last=False)
             self._clients[host] = now
             self._clients.move_to_end(host)
 
-    def request_full(self, host: str) -> None:
+    def request_full(self, host: str) -> bool:
+        """Queue the whole state for ``host``; False (nothing queued) when it had one queued
+        or sent within ``FULL_STATE_INTERVAL_S``: one ``/live/sync`` of a few bytes costs
+        ~300 messages out, so a client echoing feedback back (or a loop of two shows) must
+        not turn that into a flood."""
         with self._lock:
-            self._full.add(host)
+            return self._want_full(host, self.clock())
+
+    def _want_full(self, host: str, now: float) -> bool:
+        """Per client at most one full state per interval, and ``MAX_CLIENTS`` in all (a
+        sender cycling through source addresses gets no more than that)."""
+        recent = self._last_full
+        while recent and now - next(iter(recent.values())) >= FULL_STATE_INTERVAL_S:
+            recent.popitem(last=False)
+        if host in self._full or host in recent or len(recent) >= MAX_CLIENTS:
+            return False
+        recent[host] = now
+        self._full.add(host)
+        return True
 
     def clients(self) -> list[str]:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             for host in [h for h, seen in self._clients.items() if now - seen > self.timeout_s]:
                 del self._clients[host]

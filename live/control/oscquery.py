@@ -9,7 +9,12 @@ describes the server (name, OSC port and transport, the extensions served).
 
 The tree is built once from the registry; only ``VALUE`` is filled per request, from one bus
 snapshot. The server runs on its own threads (the standard library's threading HTTP server)
-and answers only clients inside ``osc.allow``. When the ``zeroconf`` package is installed and
+and answers only clients inside ``osc.allow``. A thread per connection is only safe bounded:
+at most ``MAX_CONNECTIONS`` at once (past that the oldest, if held longer than
+``EVICT_AFTER_S``, is hung up on, else the new one), each read times out after
+``IDLE_TIMEOUT_S`` and no connection lives past ``CONNECTION_LIFETIME_S``, so idle or slow
+sockets cannot pile up threads or lock out a browser; a client that goes away mid-reply is a
+rate-limited log line, not a traceback on stderr. When the ``zeroconf`` package is installed and
 ``oscquery.zeroconf`` is on, the service is advertised as ``_oscjson._tcp`` (and the OSC port
 as ``_osc._udp``) so browsers of the network find it without typing an address.
 """
@@ -19,17 +24,32 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
+import time
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
 from live.config import OscConfig, OscQueryConfig
-from live.control.osc import NORM, SLOT, SYNC, Allowlist, OscError, build_routes
+from live.control.osc import NORM, SLOT, SYNC, Allowlist, OscError, RateLimitedLog, build_routes
 from live.params import Bus, Param
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 16
+"""Connections served at once, each on its own thread (a browser or two use a few)."""
+EVICT_AFTER_S = 1.0
+"""When full, the oldest connection is hung up on if it has been open this long (a request is
+answered in milliseconds: one held longer is idle or slow), else the new one is refused."""
+IDLE_TIMEOUT_S = 5.0
+"""Each read and write on a connection gives up after this long."""
+CONNECTION_LIFETIME_S = 30.0
+"""A connection is closed after this long whatever it does (a byte every few seconds would
+otherwise keep it forever); keep-alive clients simply reconnect."""
+LISTEN_BACKLOG = 128
 
 EXTENSIONS = {"ACCESS": True, "VALUE": True, "RANGE": True, "DESCRIPTION": True,
               "CLIPMODE": True, "TAGS": False, "UNIT": False, "CRITICAL": False,
@@ -134,6 +154,7 @@ class Namespace:
 class _Handler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S
 
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
         owner = self.server.owner
@@ -183,8 +204,97 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HttpServer(ThreadingHTTPServer):
+    """The threading HTTP server with its threads bounded and its errors kept off stderr."""
+
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     owner: OscQueryServer
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler]) -> None:
+        self._connections: OrderedDict[socket.socket, float] = OrderedDict()
+        self._threads_alive = 0
+        self._lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address) -> None:
+        """Serve the connection on a thread if there is room (made by hanging up on the
+        oldest one when it is stale); otherwise close it at once."""
+        owner = self.owner
+        owner.connections += 1
+        now = time.monotonic()
+        with self._lock:
+            if len(self._connections) >= MAX_CONNECTIONS:
+                oldest, opened = next(iter(self._connections.items()))
+                if now - opened >= EVICT_AFTER_S:
+                    del self._connections[oldest]
+                    _hang_up(oldest)
+                    owner.evicted += 1
+            # hung-up threads exit within moments; the second bound holds if they lag
+            admitted = (len(self._connections) < MAX_CONNECTIONS
+                        and self._threads_alive < 2 * MAX_CONNECTIONS)
+            if admitted:
+                self._connections[request] = now
+                self._threads_alive += 1
+        if not admitted:
+            owner.refused += 1
+            owner.note("refused", "connection from %s closed: %d already open",
+                       client_address[0], MAX_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except RuntimeError:  # no thread could be started
+            self._forget(request)
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request: socket.socket, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: socket.socket) -> None:
+        with self._lock:
+            self._connections.pop(request, None)
+            self._threads_alive -= 1
+
+    def service_actions(self) -> None:
+        """Between polls of the accept loop: hang up on connections past their lifetime."""
+        now = time.monotonic()
+        with self._lock:
+            while self._connections:
+                oldest, opened = next(iter(self._connections.items()))
+                if now - opened < CONNECTION_LIFETIME_S:
+                    break
+                del self._connections[oldest]
+                _hang_up(oldest)
+
+    def hang_up_all(self) -> None:
+        with self._lock:
+            for request in self._connections:
+                _hang_up(request)
+            self._connections.clear()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client gone mid-request is normal on a network: one rate-limited line, not
+        socketserver's traceback on stderr per connection."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            self.owner.disconnects += 1
+            self.owner.note("disconnect", "%s went away mid-request (%s)", client_address[0],
+                            type(exc).__name__)
+        else:
+            self.owner.errors += 1
+            self.owner.warn("error", "request from %s failed: %r", client_address[0], exc)
+
+
+def _hang_up(request: socket.socket) -> None:
+    """Wake the thread serving ``request`` (its read returns end-of-file, its write fails);
+    that thread closes the socket itself."""
+    try:
+        request.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed or reset
+        pass
 
 
 class OscQueryServer:
@@ -200,6 +310,14 @@ class OscQueryServer:
         self.osc_ip = "" if self.host in ("0.0.0.0", "::", "") else self.host
         self.lock = threading.Lock()
         self.blocked = 0
+        self.connections = 0
+        """Connections accepted, refused ones included."""
+        self.refused = 0
+        self.evicted = 0
+        self.disconnects = 0
+        self.errors = 0
+        self.note = RateLimitedLog(log, prefix="OSCQuery", level=logging.INFO)
+        self.warn = RateLimitedLog(log, prefix="OSCQuery")
         self._server: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._zeroconf = None
@@ -258,6 +376,7 @@ class OscQueryServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.hang_up_all()
             self._server = None
 
 
