@@ -29,10 +29,11 @@ How to talk to the show:
 - **Triggers** fire on a message with no argument or a non-zero first argument; a button's
   release (0) is ignored. Slot triggers take the slot as their argument, or fire from their
   per-slot address (`/live/cue/recall/3`), which suits a grid of buttons.
-- `/live/sync` (no argument) sends the whole state back to you at once; a new client gets it
-  without asking.
-- OSC wildcards work (`/live/walk/pc*` sets all four faders); bundles are applied at once,
-  whatever their timetag.
+- `/live/sync` (no argument) sends the whole state back to you at once, at most once a second
+  per client (more are dropped and counted); a new client gets it without asking.
+- OSC 1.0 wildcards work (`/live/walk/pc*` sets all four faders; `?`, `[1-3]`, `[!0]`,
+  `{fx,walk}` too), up to 128 characters, 32 `{}` alternatives and 16 patterns per packet;
+  bundles are applied at once, whatever their timetag.
 - `/live/show/quit` is refused unless `[osc] allow_quit = true`: a stray message must never
   end a show.
 - Packets from outside `[osc] allow` (by default this machine and private networks) are

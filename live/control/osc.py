@@ -848,12 +848,12 @@ class Feedback:
             self._clients.move_to_end(host)
 
     def request_full(self, host: str) -> bool:
-        """Queue the whole state for ``host``; False (nothing queued) when it had one queued
-        or sent within ``FULL_STATE_INTERVAL_S``: one ``/live/sync`` of a few bytes costs
-        ~300 messages out, so a client echoing feedback back (or a loop of two shows) must
-        not turn that into a flood."""
+        """Queue the whole state for ``host`` (True also when one is queued already); False
+        when it was sent one within ``FULL_STATE_INTERVAL_S``: one ``/live/sync`` of a few
+        bytes costs ~100 messages (~3.6 kB) out, so a client echoing feedback back (or a loop of two
+        shows) must not turn that into a flood."""
         with self._lock:
-            return self._want_full(host, self.clock())
+            return host in self._full or self._want_full(host, self.clock())
 
     def _want_full(self, host: str, now: float) -> bool:
         """Per client at most one full state per interval, and ``MAX_CLIENTS`` in all (a
@@ -861,7 +861,7 @@ class Feedback:
         recent = self._last_full
         while recent and now - next(iter(recent.values())) >= FULL_STATE_INTERVAL_S:
             recent.popitem(last=False)
-        if host in self._full or host in recent or len(recent) >= MAX_CLIENTS:
+        if host in recent or len(recent) >= MAX_CLIENTS:
             return False
         recent[host] = now
         self._full.add(host)
