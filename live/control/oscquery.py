@@ -269,6 +269,11 @@ class _HttpServer(ThreadingHTTPServer):
                 del self._connections[oldest]
                 _hang_up(oldest)
 
+    @property
+    def threads_alive(self) -> int:
+        with self._lock:
+            return self._threads_alive
+
     def hang_up_all(self) -> None:
         with self._lock:
             for request in self._connections:
@@ -326,6 +331,10 @@ class OscQueryServer:
     @property
     def port(self) -> int:
         return self._server.server_address[1] if self._server else self.cfg.port
+
+    def open_connections(self) -> int:
+        """Connections being served right now (each on its own thread)."""
+        return self._server.threads_alive if self._server else 0
 
     def start(self) -> None:
         try:
