@@ -157,10 +157,10 @@ def test_patterns_past_the_budget_are_dropped_and_counted():
     clock = FrozenClock()
     bus = Bus(Registry())
     osc = OscInput(bus, OscConfig(), clock=clock)
-    osc.pattern_budget = PatternBudget(per_packet=150, per_s=150, clock=clock)
-    osc.handle_packet(packet("/live/fx/*", 0.5), LOCAL)  # costs about 20 steps
+    osc.pattern_budget = PatternBudget(per_packet=2500, per_s=2500, clock=clock)
+    osc.handle_packet(packet("/live/fx/*", 0.5), LOCAL)  # 18 steps + 16 addresses x 25
     assert bus.get("fx.master") == 0.5 and osc.stats.bad["bad_pattern"] == 0
-    osc.handle_packet(bundle(*[packet("/*/*/*", 0.25)] * 3), LOCAL)  # about 90 each
+    osc.handle_packet(bundle(*[packet("/*/*/*", 0.25)] * 3), LOCAL)  # 89 + 70 x 25 each
     assert osc.stats.bad["bad_pattern"] >= 1  # the bucket ran dry within the packet
     clock.now += 10.0
     osc.handle_packet(packet("/live/walk/pc[1-2]", 1.5), LOCAL)  # refilled

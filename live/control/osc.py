@@ -198,9 +198,13 @@ MAX_PATTERN_CHOICES = 32
 MAX_PATTERNS_PER_PACKET = 16
 """Most wildcard messages matched in one packet; the rest of a bundle's are dropped."""
 PATTERN_STEPS_PER_PACKET = 10_000
-"""Matching work one packet may cost (a step is one position tried in one name: about 5 ms
-of the input thread at worst; ``/*/*/*/*``, every address, costs about 250)."""
+"""Matching work one packet may cost, a step being one position tried in one name (a few ms
+of the input thread at worst; ``/*/*/*/*``, every address, costs about 250 to match and
+2,100 to apply with ``STEPS_PER_APPLY``)."""
 PATTERN_STEPS_PER_S = 50_000
+STEPS_PER_APPLY = 25
+"""Each address a pattern reaches is charged this many steps: applying a value (validate,
+clamp, publish: ~5 us) costs about as much as 25 steps of matching (~0.2 us each)."""
 """Matching work per second, sustained, so a flood of patterns cannot starve the render loop."""
 
 _ALT, _ONE, _STAR, _CLASS = 0, 1, 2, 3
@@ -615,6 +619,13 @@ class OscInput:
             budget.spend(self.matcher.spent)
         if not routes:
             self._bad("unknown_address", "%s from %s dropped", pattern[:80], client[0])
+            return []
+        cost = len(routes) * STEPS_PER_APPLY
+        if cost > budget.level:
+            self._bad("bad_pattern", "%s from %s dropped: reaches %d addresses, more than "
+                      "this packet's share", pattern[:80], client[0], len(routes))
+            return []
+        budget.spend(cost)
         return routes
 
     # ---------------------------------------------------------------- messages
