@@ -277,22 +277,37 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _gallery(cfg: config_mod.Config, args: argparse.Namespace) -> dict:
-    """The playlist and the saved state (read before anything starts)."""
-    from live.gallery import PlaylistError, load_playlist, read_state
-    from live.scenes import list_scenes
+    """The playlist and the saved state (read before anything starts).
 
+    The state only chooses among the scene files in the scenes folder, and a saved scene
+    that is gone or no longer loads gives way to the playlist's scene: an unattended show
+    must start whatever its state file says (systemd would otherwise restart it in a loop).
+    """
+    from live.gallery import PlaylistError, load_playlist, read_state
+    from live.params import Registry
+    from live.scenes import SceneError, list_scenes, load_scene
+
+    scenes_dir = cfg.path("scenes")
+    known = list_scenes(scenes_dir)
     try:
-        playlist = load_playlist(args.playlist, list_scenes(cfg.path("scenes")))
+        playlist = load_playlist(args.playlist, known)
     except PlaylistError as exc:
         raise UserError(str(exc)) from None
-    state = read_state(cfg.path("state"))
-    index = 0
-    if state is not None:
-        index = state.playlist_index % len(playlist.entries)
-        log.info("gallery: restoring %s (saved %s)", state.scene, state.saved_at)
+    state = read_state(cfg.path("state"), known, len(playlist.entries))
+    index = state.playlist_index if state is not None else 0
+    saved_scene = state.scene if state is not None else ""
+    if saved_scene:
+        try:
+            load_scene(saved_scene, scenes_dir, Registry())
+        except SceneError as exc:
+            log.warning("gallery: the saved scene cannot be used, starting from the "
+                        "playlist: %s", exc)
+            saved_scene = ""
+        else:
+            log.info("gallery: restoring %s (saved %s)", saved_scene, state.saved_at)
     order_scene = playlist.entries[index].scene if not playlist.shuffle else None
     return {"playlist": playlist, "state": state, "index": index,
-            "scene": (state.scene if state else None) or order_scene}
+            "scene": saved_scene or order_scene}
 
 
 def _start_gallery(cfg: config_mod.Config, gallery: dict, engine, surface) -> list:

@@ -25,7 +25,10 @@ and the engine the crossfades.
 ``StateKeeper`` writes the show's state (scene, playlist position, cues, learned MIDI maps) to a
 JSON file every few seconds when it changed, atomically (a temporary file, flushed and synced,
 then renamed over the old one), so a crash or power cut mid-write leaves the previous state
-intact; ``live run`` reads it back at start.
+intact; ``live run`` reads it back at start. The state file is input like a scene file: it is
+read through ``live.safeio`` and checked entry by entry (``read_state``), and an entry that is
+wrong is dropped with a warning, so a damaged or hostile state can cost the show its place but
+never its start.
 
 ``Watchdog`` watches the render loop: while frames keep coming it tells systemd (when run as a
 ``Type=notify`` service with ``WatchdogSec``); when the loop has shown nothing for
@@ -43,12 +46,16 @@ import socket
 import threading
 import time
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as clock_time
 from pathlib import Path
 
 import numpy as np
+
+from live.safeio import PLAYLIST_MAX_BYTES, STATE_MAX_BYTES, read_text
+from live.walk import CUE_SLOTS, finite_latent
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +125,12 @@ def _clock(text, where: str) -> clock_time:
 
 def load_playlist(path: Path, known_scenes: list[str]) -> PlaylistFile:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlaylistError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = read_text(path, PLAYLIST_MAX_BYTES)
+    except OSError as exc:  # safeio's message names the file and the reason
+        raise PlaylistError(str(exc)) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise PlaylistError(f"{path}: {exc}") from None
     extra = sorted(set(raw) - {"shuffle", "scene", "schedule"})
     if extra:
@@ -240,6 +249,14 @@ class ShowState:
     saved_at: str = ""
 
 
+STATE_ENTRIES = tuple(ShowState.__dataclass_fields__)
+MAX_LATENT_DIM = 1 << 16
+MAX_LEARNED = 256
+"""Learned MIDI maps kept in a state: far more than a controller has controls."""
+MAX_TEXT_CHARS = 200
+"""Longest scene name, learned map or time stamp a state may hold."""
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old or the new file, never a
     mix, whatever happens in between (the rename is atomic on POSIX filesystems)."""
@@ -255,16 +272,156 @@ def write_atomically(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_state(path: Path) -> ShowState | None:
-    """The saved state, or None (missing or unreadable: then the show starts fresh)."""
+def _show(value: object) -> str:
+    """A value as a warning quotes it: short, whatever was in the file."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _whole_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def scene_name_problem(name: object, scenes: Collection[str] | None) -> str | None:
+    """Why ``name`` cannot be the saved scene (None when it can).
+
+    The state may only choose among the scene files in the scenes folder: a plain name, never
+    a path, and (when ``scenes`` is given) one of those files' names.
+    """
+    if not isinstance(name, str):
+        return f"expected a scene name, got {_show(name)}"
+    if len(name) > MAX_TEXT_CHARS:
+        return f"a name of {len(name)} characters is not a scene name"
+    if ("/" in name or "\\" in name or "\0" in name or ".." in name
+            or os.path.isabs(name) or name.endswith(".toml") or name.strip() != name):
+        return (f"{_show(name)} is not a plain scene name: the state only chooses among the "
+                "files in the scenes folder")
+    if scenes is not None and name not in scenes:
+        return f"no scene {name!r} in the scenes folder (deleted or renamed?)"
+    return None
+
+
+def read_state(path: Path, scenes: Collection[str] | None = None,
+               playlist_length: int | None = None) -> ShowState | None:
+    """The saved state with every usable entry, or None (no file, or nothing readable in it).
+
+    The file is read like any other the show takes from a user (``live.safeio``: a regular
+    file of at most ``STATE_MAX_BYTES``) and each entry is checked for type and range. An
+    entry that fails is dropped with one warning naming it and why, and the show starts
+    without it, so a damaged, stale or hostile state never stops the show from starting.
+    ``scenes``: the names of the scene files (the saved scene must be one of them);
+    ``playlist_length``: how many entries the playlist has (the saved position must be one).
+    """
+    if not os.path.lexists(path):
+        return None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return ShowState(**{k: raw[k] for k in ShowState.__dataclass_fields__ if k in raw})
-    except FileNotFoundError:
+        text = read_text(path, STATE_MAX_BYTES)
+    except OSError as exc:
+        log.warning("state not used: %s", exc)
         return None
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("state %s not used: %s", path, exc)
+    try:
+        # Nesting is bounded by the parser: past the interpreter's recursion limit (about
+        # 1,000 levels) it raises RecursionError. A state is three levels deep, and nothing
+        # below recurses into what was parsed, so deeper (but parseable) input is only ever
+        # a wrong type for its entry.
+        raw = json.loads(text)
+    except Exception as exc:  # whatever the parser raises (RecursionError too): unreadable
+        log.warning("state %s unreadable, not used: %s", path,
+                    str(exc)[:200] or type(exc).__name__)
         return None
+    if not isinstance(raw, dict):
+        log.warning("state %s not used: expected a JSON object of entries, got %s", path,
+                    _show(raw))
+        return None
+    return check_state(raw, path, scenes, playlist_length)
+
+
+def check_state(raw: dict, path: Path | str, scenes: Collection[str] | None = None,
+                playlist_length: int | None = None) -> ShowState:
+    """The entries of a parsed state that are usable (see ``read_state``); the others are
+    dropped with one warning each."""
+    state = ShowState()
+
+    def drop(entry: str, why: str) -> None:
+        log.warning("state %s: %s dropped: %s", path, entry, why)
+
+    unknown = [key for key in raw if key not in STATE_ENTRIES]
+    if unknown:  # one warning however many: a hostile file may hold thousands
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        drop(", ".join(_show(key) for key in unknown[:3]) + more,
+             f"unknown entry (known: {', '.join(STATE_ENTRIES)})")
+
+    scene = raw.get("scene", "")
+    if scene != "":
+        why = scene_name_problem(scene, scenes)
+        if why:
+            drop("scene", why)
+        else:
+            state.scene = scene
+
+    if "playlist_index" in raw:
+        index = raw["playlist_index"]
+        if not _whole_number(index):
+            drop("playlist_index", f"expected a whole number, got {_show(index)}")
+        elif index < 0 or (playlist_length is not None and index >= playlist_length):
+            drop("playlist_index", f"{index} is outside the playlist"
+                 + (f" ({playlist_length} entries)" if playlist_length is not None else ""))
+        else:
+            state.playlist_index = index
+
+    if "latent_dim" in raw:
+        dim = raw["latent_dim"]
+        if not _whole_number(dim) or not 0 <= dim <= MAX_LATENT_DIM:
+            drop("latent_dim", f"expected a latent size 1-{MAX_LATENT_DIM}, got {_show(dim)}")
+        else:
+            state.latent_dim = dim
+
+    if "cues" in raw:
+        state.cues = _check_cues(raw["cues"], state.latent_dim, drop)
+
+    if "midi_learned" in raw:
+        learned = raw["midi_learned"]
+        if not isinstance(learned, list):
+            drop("midi_learned", f"expected a list of map strings, got {_show(learned)}")
+        else:
+            if len(learned) > MAX_LEARNED:
+                drop(f"midi_learned[{MAX_LEARNED}:]", f"more than {MAX_LEARNED} maps")
+            for i, text in enumerate(learned[:MAX_LEARNED]):
+                if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
+                    drop(f"midi_learned[{i}]", f"expected a map string, got {_show(text)}")
+                else:
+                    state.midi_learned.append(text)
+
+    saved_at = raw.get("saved_at", "")
+    if isinstance(saved_at, str) and len(saved_at) <= MAX_TEXT_CHARS:
+        state.saved_at = saved_at
+    else:
+        drop("saved_at", f"expected a time stamp, got {_show(saved_at)}")
+    return state
+
+
+def _check_cues(cues: object, dim: int, drop) -> list:
+    """The saved cue slots, each a list of ``dim`` finite floats or None."""
+    if not isinstance(cues, list):
+        drop("cues", f"expected a list of cue slots, got {_show(cues)}")
+        return []
+    if len(cues) > CUE_SLOTS:
+        drop(f"cues[{CUE_SLOTS}:]", f"there are only {CUE_SLOTS} cue slots")
+        cues = cues[:CUE_SLOTS]
+    if dim == 0 and any(cue is not None for cue in cues):
+        drop("cues", "no valid latent_dim to check them against")
+        return []
+    kept: list = []
+    for slot, cue in enumerate(cues):
+        if cue is None:
+            kept.append(None)
+            continue
+        try:
+            kept.append(finite_latent(cue, dim).tolist())
+        except ValueError as exc:
+            drop(f"cues[{slot}]", str(exc))
+            kept.append(None)
+    return kept
 
 
 class StateKeeper(_Background):
@@ -289,8 +446,9 @@ class StateKeeper(_Background):
         return ShowState(
             scene=self.engine.scene.name,
             playlist_index=self.playlist.index if self.playlist else 0,
-            cues=[None if cue is None else [round(float(v), 6) for v in cue]
-                  for cue in walk.cues],
+            # a cue that is not finite is never written back: it would come back at every start
+            cues=[None if cue is None or not np.isfinite(cue).all()
+                  else [round(float(v), 6) for v in cue] for cue in walk.cues],
             latent_dim=walk.dim,
             midi_learned=list(mapper.learned) if mapper is not None else [],
         )
@@ -298,11 +456,13 @@ class StateKeeper(_Background):
     def save(self) -> bool:
         """Write the state if it changed; True when it wrote."""
         state = self.snapshot()
-        body = json.dumps({**state.__dict__, "saved_at": ""}, sort_keys=True).encode()
+        body = json.dumps({**state.__dict__, "saved_at": ""}, sort_keys=True,
+                          allow_nan=False).encode()
         if body == self._last:
             return False
         state.saved_at = datetime.now().isoformat(timespec="seconds")
-        write_atomically(self.path, json.dumps(state.__dict__, indent=1).encode())
+        write_atomically(self.path, json.dumps(state.__dict__, indent=1,
+                                               allow_nan=False).encode())
         self._last = body
         self.writes += 1
         return True
@@ -323,17 +483,39 @@ class StateKeeper(_Background):
 
 
 def restore(state: ShowState, engine, surface=None) -> None:
-    """Put saved cues and learned MIDI maps back (before the first frame)."""
-    if state.latent_dim == engine.walk.dim:
-        for slot, cue in enumerate(state.cues[: len(engine.walk.cues)]):
-            if cue is not None and len(cue) == engine.walk.dim:
-                engine.walk.cues[slot] = np.asarray(cue, dtype=np.float64)
+    """Put saved cues and learned MIDI maps back (before the first frame).
+
+    Checked again here, against this model's latent size and this registry, whoever built
+    ``state``: a cue that is not a finite latent of the right size, or a map that does not
+    parse, is left out with a warning; the rest is restored.
+    """
+    walk = engine.walk
+    if any(cue is not None for cue in state.cues) and state.latent_dim != walk.dim:
+        log.info("state: cues saved for latent size %d, this model has %d: not restored",
+                 state.latent_dim, walk.dim)
+    elif state.latent_dim == walk.dim:
+        for slot, cue in enumerate(state.cues[: len(walk.cues)]):
+            if cue is None:
+                continue
+            try:
+                walk.cues[slot] = finite_latent(cue, walk.dim)
+            except ValueError as exc:
+                log.warning("state: cues[%d] not restored: %s", slot, exc)
     mapper = getattr(surface, "midi", None)
     if mapper is not None and state.midi_learned:
-        try:
-            mapper.restore_learned(state.midi_learned)
-        except ValueError as exc:
-            log.warning("learned MIDI maps not restored: %s", exc)
+        from live.control.midi import parse_map
+
+        maps = []
+        for i, text in enumerate(state.midi_learned):
+            if not isinstance(text, str):
+                log.warning("state: midi_learned[%d] not restored: not a map string", i)
+                continue
+            try:
+                maps.append(parse_map(text, mapper.registry))
+            except ValueError as exc:
+                log.warning("state: midi_learned[%d] not restored: %s", i, exc)
+        if maps:
+            mapper.restore_learned(maps)
 
 
 # ---------------------------------------------------------------------------- watchdog

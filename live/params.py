@@ -8,6 +8,9 @@ Threads publish into the ``Bus``; only the engine reads it:
 
 * values live in latest-value slots; ``Bus.set`` validates, clamps and stamps, under a lock held
   for a few microseconds (never while doing I/O);
+* a NaN or an infinity never gets in: whoever publishes it (OSC, MIDI, audio, Link, a scene),
+  ``set`` and ``trigger`` drop it and count it in ``Bus.non_finite``, and the slot keeps its
+  last good value, so one bad number cannot spread through the smoothers into the picture;
 * triggers (one-shot events such as ``cue.next``) go into a bounded, stamped queue; when it is
   full the event is dropped and counted instead of growing memory;
 * once per frame the engine calls ``Bus.drain`` into its preallocated ``Controls`` and steps
@@ -289,12 +292,16 @@ class Bus:
         self._lock = threading.Lock()
         self.dropped_triggers = 0
         self.rejected = 0
+        self.non_finite = 0
+        """NaNs and infinities published and dropped (never stored, never queued)."""
 
     def set(self, name: str, value: float | int | bool | str, stamp_ns: int | None = None) -> float:
         """Publish a new value (validated and clamped); returns the stored value.
 
-        Raises ``KeyError`` for an unknown name and ``ValueError`` for a bad value; the caller
-        (an OSC handler, a scene loader) decides whether to count or report it.
+        A NaN or infinity is dropped and counted in ``non_finite`` (the slot keeps its value,
+        which is returned): a sensor or a peer gone wrong must not stop its thread. Raises
+        ``KeyError`` for an unknown name and ``ValueError`` for a wrong type or choice; the
+        caller (an OSC handler, a scene loader) decides whether to count or report it.
         """
         param = self.registry[name]
         if param.kind == "trigger":
@@ -303,6 +310,9 @@ class Bus:
             else:
                 self.trigger(name, value, stamp_ns)
             return 1.0
+        if isinstance(value, float | np.floating) and not math.isfinite(value):
+            self.non_finite += 1
+            return float(self._values[self.registry.index[name]])
         try:
             number = param.clamp(value)
         except ValueError:
@@ -321,11 +331,15 @@ class Bus:
                 text: str = "") -> bool:
         """Queue a one-shot event; returns False (and counts it) when the queue is full.
 
-        ``text`` (cut to ``MAX_TEXT`` characters) is for triggers that carry a string.
+        ``text`` (cut to ``MAX_TEXT`` characters) is for triggers that carry a string. A NaN or
+        infinite ``arg`` is dropped and counted in ``non_finite`` (returns False).
         """
         param = self.registry[name]
         if param.kind != "trigger":
             raise ValueError(f"{name} is a {param.kind} parameter, not a trigger")
+        if isinstance(arg, float | np.floating) and not math.isfinite(arg):
+            self.non_finite += 1
+            return False
         number = min(max(_finite(name, arg), param.lo), param.hi)
         text = text[:MAX_TEXT]
         stamp = time.perf_counter_ns() if stamp_ns is None else stamp_ns

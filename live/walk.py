@@ -8,21 +8,60 @@ there to the new source over ``walk.glide`` seconds. Nothing a performer does ma
 
 Shapes: every latent here is a float64 numpy vector of shape ``(dim,)``; ``step`` returns the
 walk's own output buffer, valid until the next call.
+
+No NaN or infinity gets into a latent: a cue must be a finite latent to be stored or recalled
+(``finite_latent``), the few control values the walk reads are checked before use, and the
+output is checked every frame; if it is ever not finite the walk shows its last good latent,
+clears what went wrong and glides on from there, so the picture cannot go black for good.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
-from live.params import WALK_MODES, Controls, TriggerEvent
+from live.params import REGISTRY, WALK_MODES, Controls, TriggerEvent
+
+log = logging.getLogger(__name__)
 
 CUE_SLOTS = 16
 JITTER_HZ = (0.31, 0.57, 0.93)
 """Frequencies of the energy jitter: slow enough to read as breathing, never as flicker."""
 NOISE_CYCLES_PER_LAP = (1.0, 2.2, 3.7)
 """Noise-walk frequencies in cycles per walk period; incommensurate so it never repeats."""
+LATENT_LIMIT = 1e3
+"""Largest magnitude of one latent component a cue may hold. Walk outputs are Gaussian-like
+(a few units at most); this is far beyond, yet squares of it cannot overflow a norm."""
+_DEFAULTS = {p.name: p.default_number() for p in REGISTRY}
+
+
+def finite_latent(values: object, dim: int) -> np.ndarray:
+    """``values`` as a new float64 latent of shape ``(dim,)``; ``ValueError`` saying why when
+    it is not a list/array of ``dim`` finite numbers within ``LATENT_LIMIT``."""
+    if isinstance(values, list | tuple):
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise ValueError("a cue holds numbers only")
+    elif not isinstance(values, np.ndarray):
+        raise ValueError(f"expected a list of {dim} numbers, got {type(values).__name__}")
+    try:
+        latent = np.array(values, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError):
+        raise ValueError("not a list of numbers a float can hold") from None
+    if latent.shape != (dim,):
+        raise ValueError(f"{latent.size} numbers for a latent size of {dim}")
+    if not np.isfinite(latent).all():
+        raise ValueError("not a finite latent (NaN or infinity)")
+    if float(np.abs(latent).max(initial=0.0)) > LATENT_LIMIT:
+        raise ValueError(f"values beyond +-{LATENT_LIMIT:g}")
+    return latent
+
+
+def _is_finite(latent: np.ndarray) -> bool:
+    """Every component finite (and the norm representable), without a temporary array: one
+    dot product, about a microsecond for a few hundred dims, so it is cheap per frame."""
+    return math.isfinite(float(latent @ latent))
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float, out: np.ndarray) -> np.ndarray:
@@ -73,6 +112,9 @@ class Walk:
         self.cues: list[np.ndarray | None] = [None] * CUE_SLOTS
         self.held_cue: int | None = None
         self.out = np.zeros(dim)
+        self._last_good = np.zeros(dim)
+        self.recoveries = 0
+        """Frames whose latent was not finite and were replaced by the last good one."""
         self._source = np.zeros(dim)
         self._glide_from = np.zeros(dim)
         self._glide_elapsed_s = 0.0
@@ -83,6 +125,7 @@ class Walk:
         self._reseed(keyframes)
         self._loop_latent(self._source)
         self.out[:] = self._source
+        self._last_good[:] = self._source
 
     # ----------------------------------------------------------------- sources
     def _reseed(self, keyframes: int) -> None:
@@ -142,11 +185,28 @@ class Walk:
         self._glide_elapsed_s = 0.0
         self._glide_active = True
 
-    def store_cue(self, slot: int) -> None:
-        self.cues[slot] = self.out.copy()
+    def store_cue(self, slot: int) -> bool:
+        """Keep the current latent in ``slot``; refused (False) if it is not finite."""
+        return self.set_cue(slot, self.out)
+
+    def set_cue(self, slot: int, values) -> bool:
+        """Put ``values`` in cue ``slot`` if they are a finite latent of this walk's size;
+        otherwise leave the slot as it was, warn, and return False."""
+        try:
+            self.cues[slot] = finite_latent(values, self.dim)
+        except ValueError as exc:
+            log.warning("cue %d not stored: %s", slot + 1, exc)
+            return False
+        return True
 
     def recall_cue(self, slot: int) -> bool:
-        if self.cues[slot] is None:
+        cue = self.cues[slot]
+        if cue is None:
+            return False
+        if cue.shape != (self.dim,) or not _is_finite(cue):
+            # put there by someone other than set_cue: dropped, never shown
+            log.warning("cue %d dropped: not a finite latent of size %d", slot + 1, self.dim)
+            self.cues[slot] = None
             return False
         self.held_cue = slot
         self.start_glide()
@@ -171,6 +231,8 @@ class Walk:
 
     def handle(self, event: TriggerEvent) -> None:
         """Apply a walk or cue trigger from the bus."""
+        if not math.isfinite(event.arg):  # e.g. a modulated trigger fed a NaN source
+            return
         slot = int(event.arg) % CUE_SLOTS
         if event.name == "cue.store":
             self.store_cue(slot)
@@ -189,23 +251,29 @@ class Walk:
     # ----------------------------------------------------------------- per frame
     def step(self, dt: float, controls: Controls) -> np.ndarray:
         """Advance by ``dt`` seconds under the current (smoothed) controls; return the latent."""
+        if not (math.isfinite(dt) and dt >= 0.0):
+            dt = 0.0
         mode = controls.choice("walk.mode")
         if mode != self.mode:
             self.mode = mode
             self.held_cue = None
             self.start_glide()
-        keyframes = int(controls["walk.keyframes"])
+        keyframes = int(_control(controls, "walk.keyframes"))
         if keyframes != len(self.keyframes):
             self.keyframes = self._rng.standard_normal((keyframes, self.dim))
             self.start_glide()
 
-        period_s = controls["walk.period"]
+        period_s = _control(controls, "walk.period")
         if controls.choice("walk.period_unit") == "beats":
-            period_s *= 60.0 / controls["tempo.bpm"]
-        laps = dt * controls["walk.speed"] / max(period_s, 1e-3)
+            period_s *= 60.0 / max(_control(controls, "tempo.bpm"), 1e-3)
+        laps = dt * _control(controls, "walk.speed") / max(period_s, 1e-3)
+        if not math.isfinite(laps):  # the phase keeps what it is given, for good
+            laps = 0.0
         self.phase = (self.phase + laps) % 1.0
         self.noise_laps += laps
         self.jitter_s += dt
+        if not math.isfinite(self.phase + self.noise_laps + self.jitter_s):
+            self._reset_clocks()  # set from outside; int(NaN) below would end the show
 
         source = self._source
         if self.held_cue is not None:
@@ -217,18 +285,55 @@ class Walk:
         else:
             self._orbit_latent(source)
 
-        energy = controls["walk.energy"]
+        energy = _control(controls, "walk.energy")
         if energy > 0.0:
             self._sines(self._jitter_freq, self._jitter_phase, self.jitter_s, self._jitter)
             self._jitter *= 0.6 * energy
             source += self._jitter
 
-        glide_s = controls["walk.glide"]
+        glide_s = _control(controls, "walk.glide")
         if self._glide_active and glide_s > 0.0:
             self._glide_elapsed_s += dt
             progress = self._glide_elapsed_s / glide_s
             if progress < 1.0:
-                return slerp(self._glide_from, source, smoothstep(progress), self.out)
+                slerp(self._glide_from, source, smoothstep(progress), self.out)
+                return self._checked()
         self._glide_active = False
         self.out[:] = source
+        return self._checked()
+
+    def _checked(self) -> np.ndarray:
+        """The output if it is finite (then kept as the last good one); otherwise the last
+        good latent, after clearing what made it non-finite (a glide then leads back into the
+        walk). Per frame: one dot product and one copy of ``dim`` floats, no allocation."""
+        if _is_finite(self.out):
+            self._last_good[:] = self.out
+            return self.out
+        self.recoveries += 1
+        if self.recoveries == 1 or self.recoveries % 1000 == 0:
+            log.warning("walk: the latent was not finite (%d times so far): showing the last "
+                        "good one and gliding on from there", self.recoveries)
+        self.out[:] = self._last_good
+        held = self.held_cue
+        if held is not None and (self.cues[held] is None or not _is_finite(self.cues[held])):
+            self.cues[held] = None
+            self.held_cue = None
+        self._reset_clocks()
+        self.seed += 1  # new keyframes and orbit: whatever else went wrong is not kept
+        self._rng = np.random.default_rng(self.seed)
+        self._reseed(len(self.keyframes))
+        self.start_glide()
         return self.out
+
+    def _reset_clocks(self) -> None:
+        """Start again from 0 whichever of the walk's clocks is not finite."""
+        for name in ("phase", "noise_laps", "jitter_s"):
+            if not math.isfinite(getattr(self, name)):
+                setattr(self, name, 0.0)
+
+
+def _control(controls: Controls, name: str) -> float:
+    """A control the walk computes with; its default if the value is not finite (a modulation
+    fed a NaN source must not reach the phase, which would keep it for good)."""
+    value = controls[name]
+    return value if math.isfinite(value) else _DEFAULTS[name]

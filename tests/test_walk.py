@@ -129,3 +129,50 @@ def test_beats_period_follows_tempo():
     walk = Walk(DIM)
     walk.step(1.0, controls)  # 4 beats at 120 bpm = 2 s, so 1 s is half a lap
     assert walk.phase == pytest.approx(0.5)
+
+
+def test_a_nan_cue_is_refused_at_store_and_at_recall(caplog):
+    _, controls = make(walk__glide=0.5, walk__energy=0.0)
+    walk = Walk(DIM)
+    run(walk, controls, 10)
+    bad = np.full(DIM, 0.5)
+    bad[7] = np.nan
+    for values in (bad, [0.5] * (DIM - 1) + [np.inf], [1e308] * DIM, [0.5] * 3, "cue"):
+        assert walk.set_cue(4, values) is False
+    assert walk.cues[4] is None
+    assert "cue 5 not stored" in caplog.text
+    walk.cues[4] = bad  # put there behind the walk's back (an old state, a bug)
+    assert walk.recall_cue(4) is False
+    assert walk.cues[4] is None and walk.held_cue is None
+    walk.handle(TriggerEvent("cue.recall", float("nan"), 0))  # a NaN slot number: ignored
+    latents = run(walk, controls, 30)
+    assert np.isfinite(latents).all()
+
+
+def test_non_finite_controls_never_reach_the_latent():
+    """Modulation writes straight into ``Controls.value``: a NaN audio source there must not
+    stop the walk (int(NaN) once ended the show) or stick in its phase."""
+    _, controls = make(walk__energy=0.5, walk__glide=0.5)
+    walk = Walk(DIM)
+    run(walk, controls, 10)
+    for name in ("walk.speed", "walk.period", "walk.keyframes", "walk.energy", "walk.glide",
+                 "tempo.bpm"):
+        controls.value[controls.registry.index[name]] = np.nan
+    for _ in range(30):
+        assert np.isfinite(walk.step(DT, controls)).all()
+    assert np.isfinite(walk.phase) and walk.recoveries == 0
+    assert np.isfinite(walk.step(np.nan, controls)).all()
+
+
+def test_a_non_finite_latent_is_replaced_by_the_last_good_one_and_the_walk_goes_on(caplog):
+    _, controls = make(walk__glide=2.0, walk__energy=0.0, walk__period=8.0)
+    walk = Walk(DIM)
+    latents = run(walk, controls, 20)
+    walk.keyframes[:] = np.nan  # whatever the cause: the next output is not finite
+    walk.phase = np.nan
+    after = run(walk, controls, 180)
+    assert np.isfinite(after).all()
+    assert np.allclose(after[0], latents[-1])  # the last good latent, not black
+    assert walk.recoveries == 1 and "not finite" in caplog.text
+    assert max_step(after) < 0.5  # then it glides on into the reseeded walk
+    assert not np.allclose(after[-1], after[0])  # and keeps moving
