@@ -224,6 +224,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from live.control.surface import ControlSurface
     from live.engine import Engine
     from live.render.display import DisplayError
+    from live.render.record import RecordError, check_record_path
 
     cfg = _load_config(args)
     display = cfg.display
@@ -232,6 +233,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.hud:
         display = replace(display, hud=True)
     cfg = replace(cfg, display=display)
+    if args.record is not None:  # a bad target is one line now, not a broken pipe later
+        try:
+            check_record_path(args.record)
+        except RecordError as exc:
+            raise UserError(str(exc)) from None
     # handlers first: a signal while the model loads or warms up must stop cleanly too
     stop = threading.Event()
 
@@ -252,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             engine = Engine(cfg, model, choice, scene, headless=args.headless,
                             record=args.record, fixed_dt=fixed_dt, stop=stop,
                             text_model=text_model)
-        except DisplayError as exc:
+        except (DisplayError, RecordError) as exc:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
                  scene.name, "x".join(map(str, engine.display.output_size)))
@@ -270,6 +276,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 part.close()
             surface.close()
         log.info("stopped after %d frames", shown)
+        if args.record is not None and engine.recording_error:
+            return 1  # the recording asked for failed; the log said what the file holds
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -33,7 +33,7 @@ from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
 from live.render.fx import FxChain
 from live.render.hud import Hud
-from live.render.record import Recorder, save_png_async
+from live.render.record import CLOSE_TIMEOUT_S, Recorder, save_png_async
 from live.scenes import Scene
 from live.store import LoadedGenerator
 from live.walk import Walk
@@ -614,8 +614,11 @@ class Engine:
                 present_ns = time.perf_counter_ns()
                 if self.display.captured is not None:
                     self._write_snapshot()
-                if self.recorder is not None:
-                    self.recorder.push(self.display.host)
+                if (self.recorder is not None and not self.recorder.push(self.display.host)
+                        and self.recorder.error is not None):
+                    # disk full, ffmpeg gone: finish the file off this thread, the show goes on
+                    self.recording_error = self.recorder.error
+                    self.bus.set("show.record", False)
                 t5 = time.perf_counter()
                 stages[4] = (t5 - t4) * 1e3
 
@@ -663,12 +666,13 @@ class Engine:
             self.worker.close()
             self.worker = None
         for thread in self._recorder_threads:
-            thread.join(timeout=10.0)
+            thread.join(timeout=CLOSE_TIMEOUT_S)
         if self._pending_recorder is not None:
             self._pending_recorder.close()
             self._pending_recorder = None
         if self.recorder is not None:
             self.recorder.close()
+            self.recording_error = self.recorder.error or self.recording_error
         for thread in self._snapshot_threads:
             thread.join(timeout=5.0)
         self.display.close()
