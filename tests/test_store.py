@@ -31,6 +31,12 @@ def test_corrupt_weights_are_refused_with_the_reason(saved):
     _, models = saved
     weights = models / "tiny" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelError, match="do not match the sha256 in model.toml"):
+        load_generator("tiny", models)
+    # an older folder (no sha256): safetensors itself finds the damage
+    toml = models / "tiny" / "model.toml"
+    toml.write_text("\n".join(line for line in toml.read_text().splitlines()
+                              if not line.startswith("sha256")))
     with pytest.raises(ModelError, match="not a valid safetensors file"):
         load_generator("tiny", models)
 
@@ -85,10 +91,60 @@ def test_an_interrupted_save_leaves_the_previous_folder_loadable(saved, monkeypa
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "save_file", crash)
+    monkeypatch.setattr(store, "serialize", crash)
     with pytest.raises(OSError):
         save_model(models / "tiny", "gan", Generator(TINY), {"description": "new"})
     loaded = load_generator("tiny", models)
     z = torch.randn(1, TINY.z_dim)
     with torch.no_grad():
         assert torch.equal(gen(z), loaded.module(z))
+
+
+def test_save_writes_the_sha256_and_ordinary_permissions(saved):
+    import hashlib
+    import os
+    import tomllib
+
+    _, models = saved
+    folder = models / "tiny"
+    meta = tomllib.loads((folder / "model.toml").read_text())
+    assert meta["sha256"] == hashlib.sha256((folder / "model.safetensors").read_bytes()
+                                            ).hexdigest()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    # safetensors' own writer makes 0600 files; a model folder is shared like any file
+    assert (folder / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_an_older_folder_without_sha256_loads_with_one_warning(saved, caplog):
+    import logging
+
+    _, models = saved
+    toml = models / "tiny" / "model.toml"
+    toml.write_text("\n".join(line for line in toml.read_text().splitlines()
+                              if not line.startswith("sha256")))
+    with caplog.at_level(logging.WARNING):
+        assert load_generator("tiny", models).trained
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no sha256 in model.toml" in warnings[0]
+
+
+def test_a_fifo_model_toml_is_refused_without_blocking(saved):
+    import os
+
+    _, models = saved
+    toml = models / "tiny" / "model.toml"
+    toml.unlink()
+    os.mkfifo(toml)
+    with pytest.raises(ModelError, match="FIFO"):
+        load_generator("tiny", models)
+    assert list_models(models) == []  # listed folders skip it too, without blocking
+
+
+def test_the_shipped_models_carry_a_matching_sha256(repo):
+    from live.store import load_model
+
+    for name in ("default-gan", "default-vae", "default-rnn"):
+        loaded = load_model(name, repo / "models")
+        assert len(loaded.meta["sha256"]) == 64, name

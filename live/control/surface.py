@@ -136,6 +136,10 @@ class ControlSurface:
         except ModelError as exc:
             log.error("model %s not loaded: %s", name, exc)
             return None
+        except Exception as exc:  # passed the checks, failed to prepare: the show goes on
+            log.error("model %s not loaded: %s: %s", name, type(exc).__name__, exc)
+            log.debug("preparing model %s failed", name, exc_info=True)
+            return None
         self.engine.model_cache.setdefault(name, state)
         return state
 
@@ -145,20 +149,24 @@ class ControlSurface:
 
         folder = self.cfg.path("scenes")
         names = []
-        for scene_name in list_scenes(folder):
-            try:
-                model = load_scene(scene_name, folder, self.engine.registry).model
-            except SceneError:
-                continue  # reported when someone switches to it
-            if model != self.engine.model_name and model not in names:
-                names.append(model)
-        for name in names:
-            if self._closing.is_set():
-                return
-            self._prepared(name)
-        if names:
-            log.info("models ready for scene switches: %s", ", ".join(names))
-        self.prefetched.set()
+        try:
+            for scene_name in list_scenes(folder):
+                try:
+                    model = load_scene(scene_name, folder, self.engine.registry).model
+                except (SceneError, OSError, ValueError):
+                    continue  # reported when someone switches to it
+                if model != self.engine.model_name and model not in names:
+                    names.append(model)
+            ready = []
+            for name in names:  # _prepared catches and logs every failure, per model
+                if self._closing.is_set():
+                    return
+                if self._prepared(name) is not None:
+                    ready.append(name)
+            if ready:
+                log.info("models ready for scene switches: %s", ", ".join(ready))
+        finally:
+            self.prefetched.set()  # waiters (bench, soak, tests) never hang on a bad model
 
     def _scene_switched(self, scene) -> None:
         """On the scenes thread: load the scene's text model if it changed."""

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from live.nets.limits import MAX_HIDDEN, MAX_LAYERS, MAX_VOCAB, check_float, check_int
+
 CELLS = ("lstm", "gru")
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -40,17 +42,22 @@ class CharRNNConfig:
     embedding: int = 128
 
     def __post_init__(self) -> None:
+        """Refuse any value that would fail deep in a constructor or allocate absurdly."""
+        if not isinstance(self.vocab, str):
+            raise ValueError(f"vocab must be a string of characters, got {self.vocab!r}")
         if not self.vocab:
             raise ValueError("vocab is empty")
+        if len(self.vocab) > MAX_VOCAB:
+            raise ValueError(f"vocab has {len(self.vocab)} characters, more than {MAX_VOCAB}")
         if len(set(self.vocab)) != len(self.vocab):
             raise ValueError("vocab repeats a character")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
-        for name in ("hidden", "layers", "embedding"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
+        check_int("hidden", self.hidden, 1, MAX_HIDDEN)
+        check_int("embedding", self.embedding, 1, MAX_HIDDEN)
+        check_int("layers", self.layers, 1, MAX_LAYERS)
+        check_float("dropout", self.dropout, 0.0, 1.0)
+        if self.dropout >= 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     @property

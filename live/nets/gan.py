@@ -23,6 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from live.nets.limits import (
+    MAX_CHANNEL_BASE,
+    MAX_CHANNELS,
+    MAX_LATENT,
+    MAX_LAYERS,
+    check_int,
+    check_resolution,
+)
+
 
 @dataclass(frozen=True)
 class GANConfig:
@@ -35,6 +44,21 @@ class GANConfig:
     channel_max: int = 256
     d_channel_base: int = 4096
     d_channel_max: int = 256
+
+    def __post_init__(self) -> None:
+        """Refuse any value that would fail deep in a constructor or allocate absurdly."""
+        check_int("z_dim", self.z_dim, 1, MAX_LATENT)
+        check_int("w_dim", self.w_dim, 1, MAX_LATENT)
+        check_int("mapping_layers", self.mapping_layers, 1, MAX_LAYERS)
+        check_resolution("resolution", self.resolution)
+        for prefix in ("", "d_"):
+            check_int(f"{prefix}channel_base", getattr(self, f"{prefix}channel_base"), 1,
+                      MAX_CHANNEL_BASE)
+            check_int(f"{prefix}channel_max", getattr(self, f"{prefix}channel_max"), 1,
+                      MAX_CHANNELS)
+        if min(self.channels(self.resolution), self.d_channel_base // self.resolution) < 1:
+            raise ValueError(f"channel_base / d_channel_base must be at least the resolution "
+                             f"({self.resolution}): no channels are left at full resolution")
 
     def channels(self, res: int) -> int:
         return min(self.channel_max, self.channel_base // res)

@@ -29,6 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from live.nets.limits import (
+    MAX_CHANNEL_BASE,
+    MAX_CHANNELS,
+    MAX_LATENT,
+    check_float,
+    check_int,
+    check_resolution,
+)
+
 
 @dataclass(frozen=True)
 class VAEConfig:
@@ -44,14 +53,17 @@ class VAEConfig:
     """KL weight, in nats per unit of per-image summed L1 reconstruction error."""
 
     def __post_init__(self) -> None:
-        if self.resolution < 8 or self.resolution & (self.resolution - 1):
-            raise ValueError(f"resolution must be a power of two >= 8, got {self.resolution}")
-        if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        """Refuse any value that would fail deep in a constructor or allocate absurdly."""
+        check_resolution("resolution", self.resolution)
+        check_int("latent_dim", self.latent_dim, 1, MAX_LATENT)
+        for prefix in ("", "enc_"):
+            check_int(f"{prefix}channel_base", getattr(self, f"{prefix}channel_base"), 1,
+                      MAX_CHANNEL_BASE)
+            check_int(f"{prefix}channel_max", getattr(self, f"{prefix}channel_max"), 1,
+                      MAX_CHANNELS)
         if min(self.channels(self.resolution), self.enc_channels(self.resolution)) < 1:
             raise ValueError("channel_base / channel_max leave no channels at full resolution")
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_float("beta", self.beta, 0.0, 1e6)
 
     def channels(self, res: int) -> int:
         return min(self.channel_max, self.channel_base // res)

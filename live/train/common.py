@@ -1,9 +1,10 @@
 """What every training loop shares: progress bar, checkpoints, distributed set-up, PNG output.
 
 Checkpoints are safetensors (weights, EMA copies, optimizer tensors) plus a TOML sidecar for
-everything that is not a tensor (step, optimizer hyper-parameters, metrics history): never
-pickle. They are written atomically (temporary file, then rename), so an interrupted save
-leaves the previous checkpoint intact.
+everything that is not a tensor (step, optimizer hyper-parameters, metrics history, the
+weights' sha256): never pickle. They are written atomically (temporary file, then rename), so
+an interrupted save leaves the previous checkpoint intact, and a resume refuses a weights file
+that no longer matches its sha256.
 
 Distributed runs use ``torchrun``: ``setup_distributed`` reads its environment, joins the
 process group (NCCL on CUDA, gloo on the CPU) and tells each process its rank; only rank 0
@@ -12,6 +13,7 @@ writes files.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import shlex
@@ -25,10 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from live.store import dump_toml
+from live.safeio import MIB, read_text
+from live.store import dump_toml, read_weights, write_weights
+
+CHECKPOINT_TOML_MAX_BYTES = 64 * MIB
+"""The sidecar holds the whole loss history: far larger than a model.toml may be."""
 
 _COMMAND_LINE: list[str] | None = None
 
@@ -43,6 +48,29 @@ def training_command() -> str:
     """The command line that is running, as a user would type it (for model.toml)."""
     argv = _COMMAND_LINE if _COMMAND_LINE is not None else sys.argv[1:]
     return "live " + shlex.join(argv)
+
+
+# ---------------------------------------------------------------------------- options
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``live train * --help``: every option's help ends with its default, except flags,
+    options with no default to show, and helps that already say what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or action.nargs == 0 or "default" in text
+                or default is None or default is argparse.SUPPRESS
+                or (isinstance(default, str | list) and not default)):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def describe_options(parser: argparse.ArgumentParser, description: str = "",
+                     epilog: str = "") -> None:
+    """Have ``parser`` show defaults (``HelpFormatter``), a description and an epilog."""
+    parser.formatter_class = HelpFormatter
+    parser.description = description or parser.description
+    parser.epilog = epilog or parser.epilog
 
 
 # ---------------------------------------------------------------------------- progress
@@ -142,19 +170,21 @@ def save_checkpoint(path: Path, modules: dict[str, nn.Module],
             tensors[f"{name}.{key}"] = value.detach().contiguous().cpu()
     sidecar = {"meta": meta, "optimizers": {
         name: _flatten_optimizer(name, opt, tensors) for name, opt in optimizers.items()}}
-    tmp_weights = path.with_name(path.name + ".tmp")
+    # weights first, then the sidecar naming their sha256: a crash between the two leaves a
+    # checkpoint that a resume refuses with the reason instead of loading mismatched halves
+    sidecar["sha256"] = write_weights(path, tensors)
     tmp_meta = path.with_suffix(".toml.tmp")
-    save_file(tensors, str(tmp_weights))
     tmp_meta.write_text(_toml_nested(sidecar), encoding="utf-8")
-    os.replace(tmp_weights, path)
     os.replace(tmp_meta, path.with_suffix(".toml"))
 
 
 def load_checkpoint(path: Path, modules: dict[str, nn.Module],
                     optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
-    """Restore modules and optimizers from ``save_checkpoint`` output; returns its meta."""
-    tensors = load_file(str(path))
-    sidecar = tomllib.loads(path.with_suffix(".toml").read_text(encoding="utf-8"))
+    """Restore modules and optimizers from ``save_checkpoint`` output; returns its meta.
+
+    A weights file that does not match the sidecar's sha256 is a ``ModelError``."""
+    sidecar = tomllib.loads(read_text(path.with_suffix(".toml"), CHECKPOINT_TOML_MAX_BYTES))
+    tensors = read_weights(path, sidecar.get("sha256"))
     for name, module in modules.items():
         prefix = f"{name}."
         module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()

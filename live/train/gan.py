@@ -32,6 +32,7 @@ from live.train.common import (
     Progress,
     average_gradients,
     cleanup_distributed,
+    describe_options,
     load_checkpoint,
     pca_directions,
     save_checkpoint,
@@ -49,19 +50,40 @@ PCA_SAMPLES = 8192
 PCA_DIRECTIONS = 16
 
 
+DIVERSITY_RATIO_HELP = (
+    "The diversity ratio printed at the end (and stored as metrics.diversity_ratio in "
+    "model.toml) is the mean pixel distance between 64 generated pictures divided by the "
+    "same figure for 64 held-out training pictures, both at 32x32. Near 1: the generator is "
+    "as varied as the data. Well below 1 (under about 0.5): mode collapse, many pictures look "
+    "alike, train longer or check the data. Above 1: more varied than the data, often noisy "
+    "pictures early in training."
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    describe_options(parser, __doc__.split("\n\n")[0], DIVERSITY_RATIO_HELP)
     add_picture_arguments(parser, steps=5000)
-    parser.add_argument("--lr", type=float, default=0.002)
-    parser.add_argument("--r1-gamma", type=float, default=0.5)
-    parser.add_argument("--r1-every", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=0.002,
+                        help="Adam learning rate of the generator (the discriminator's is "
+                             "scaled for the lazy R1)")
+    parser.add_argument("--r1-gamma", type=float, default=0.5,
+                        help="weight of the R1 gradient penalty on real pictures")
+    parser.add_argument("--r1-every", type=int, default=16,
+                        help="steps between R1 penalties (lazy regularisation)")
     parser.add_argument("--ema-half-life", type=float, default=200.0,
                         help="half-life of the generator's moving average, in steps")
-    parser.add_argument("--z-dim", type=int, default=128)
-    parser.add_argument("--w-dim", type=int, default=256)
-    parser.add_argument("--channel-base", type=int, default=1024)
-    parser.add_argument("--channel-max", type=int, default=256)
-    parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--sample-every", type=int, default=250)
+    parser.add_argument("--z-dim", type=int, default=128, help="size of the latent z")
+    parser.add_argument("--w-dim", type=int, default=256,
+                        help="size of the style vector w (the PCA faders move in it)")
+    parser.add_argument("--channel-base", type=int, default=1024,
+                        help="generator channels at resolution r: min(max, base / r); the "
+                             "discriminator gets twice the base")
+    parser.add_argument("--channel-max", type=int, default=256,
+                        help="most channels of any layer")
+    parser.add_argument("--checkpoint-every", type=int, default=250,
+                        help="steps between checkpoints (for --resume)")
+    parser.add_argument("--sample-every", type=int, default=250,
+                        help="steps between updates of OUT/samples.png")
 
 
 def r1_penalty(disc: Discriminator, real: torch.Tensor) -> torch.Tensor:
@@ -97,11 +119,14 @@ def run(args: argparse.Namespace) -> int:
     dist = setup_distributed(args.device)
     device = dist.device
     torch.manual_seed(args.seed + dist.rank)
-    data = ImageFolder(args.images, args.size, limit=args.limit)
+    try:  # the architecture first: a bad option should not wait for the pictures to load
+        cfg = GANConfig(z_dim=args.z_dim, w_dim=args.w_dim, resolution=args.size,
+                        channel_base=args.channel_base, channel_max=args.channel_max,
+                        d_channel_base=args.channel_base * 2, d_channel_max=args.channel_max)
+        data = ImageFolder(args.images, args.size, limit=args.limit)
+    except ValueError as exc:
+        raise SystemExit(f"live train gan: {exc}") from None
     train_idx, val_idx = data.split(args.val_fraction, seed=args.seed)
-    cfg = GANConfig(z_dim=args.z_dim, w_dim=args.w_dim, resolution=args.size,
-                    channel_base=args.channel_base, channel_max=args.channel_max,
-                    d_channel_base=args.channel_base * 2, d_channel_max=args.channel_max)
     torch.manual_seed(args.seed)  # same initial weights on every rank
     gen, disc = Generator(cfg).to(device), Discriminator(cfg).to(device)
     ema = copy.deepcopy(gen).eval().requires_grad_(False)
@@ -117,8 +142,11 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if not checkpoint.exists():
             raise SystemExit(f"live: --resume: no checkpoint at {checkpoint}")
-        meta = load_checkpoint(checkpoint, {"g": gen, "d": disc, "ema": ema},
-                               {"opt_g": opt_g, "opt_d": opt_d})
+        try:
+            meta = load_checkpoint(checkpoint, {"g": gen, "d": disc, "ema": ema},
+                                   {"opt_g": opt_g, "opt_d": opt_d})
+        except (ValueError, OSError) as exc:  # changed or corrupt checkpoint files
+            raise SystemExit(f"live: --resume: {exc}") from None
         step = int(meta["step"])
         commands = [*meta.get("commands", []), *commands]
         earlier_seconds = float(meta.get("seconds", 0.0))
@@ -211,6 +239,7 @@ def finish(args, ema: Generator, data: ImageFolder, train_idx, val_idx, history,
         "batch": args.batch * world_size,
         "train_seconds": round(seconds, 1),
         "data": {"folder": str(args.images), "pictures": len(data), "skipped": data.skipped,
+                 "enlarged": data.enlarged, "shrunk": data.shrunk,
                  "size": args.size, "train": len(train_idx), "validation": len(val_idx)},
         "metrics": {"loss_d": round(history["loss_d"][-1][1], 4) if history["loss_d"] else 0.0,
                     "loss_g": round(history["loss_g"][-1][1], 4) if history["loss_g"] else 0.0,
@@ -223,7 +252,9 @@ def finish(args, ema: Generator, data: ImageFolder, train_idx, val_idx, history,
                                                            torch.device("cpu")), columns=4)
     write_loss_curve(args.out / "loss.png",
                      {k: v for k, v in history.items() if v}, title=f"{args.out.name} (gan)")
-    log.info("wrote %s: diversity ratio %.3f", args.out, diversity / real_diversity)
+    log.info("wrote %s: diversity ratio %.3f (generated / real picture variety: near 1 is "
+             "as varied as the data, well below 1 is mode collapse; see live train gan --help)",
+             args.out, diversity / real_diversity)
 
 
 def evaluate(loaded: LoadedModel, args: argparse.Namespace) -> dict:

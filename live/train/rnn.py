@@ -35,14 +35,17 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from live import safeio
 from live.device import torch_threads
 from live.nets.char_rnn import CELLS, CharRNN, CharRNNConfig, State
 from live.store import dump_toml, save_model
 from live.train.common import (
+    CHECKPOINT_TOML_MAX_BYTES,
     Dist,
     Progress,
     autocast,
     cleanup_distributed,
+    describe_options,
     load_checkpoint,
     save_checkpoint,
     setup_distributed,
@@ -65,38 +68,46 @@ TRAIN_POINT_EVERY = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    describe_options(parser, __doc__.split("\n\n")[0])
     parser.add_argument("--text", type=Path, required=True, help="UTF-8 text file to learn")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--steps", type=int, default=3000, help="optimizer steps in all")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/checkpoint.safetensors (its architecture wins)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available) | cpu | cuda")
     parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads per process (0: torch's default); 1 is much faster "
+                        help="CPU threads per process (0: torch's choice, all cores); 1 is "
+                        "much faster "
                         "when other jobs share the cores, as each LSTM time step is a "
                         "parallel region that waits for its slowest thread")
-    parser.add_argument("--cell", choices=CELLS, default="lstm")
+    parser.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell")
     parser.add_argument("--hidden", type=int, default=448, help="units per layer")
-    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--layers", type=int, default=2, help="stacked recurrent layers")
     parser.add_argument("--embedding", type=int, default=128, help="character embedding size")
-    parser.add_argument("--dropout", type=float, default=0.25)
+    parser.add_argument("--dropout", type=float, default=0.25,
+                        help="dropout on the embedding, between layers and before the output")
     parser.add_argument("--seq-len", type=int, default=128,
                         help="characters per backpropagation window")
     parser.add_argument("--batch", type=int, default=64, help="streams per process")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     parser.add_argument("--min-lr", type=float, default=1e-4, help="learning rate at the end")
     parser.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clip")
     parser.add_argument("--eval-every", type=int, default=250,
                         help="steps between validation estimates, loss.png and samples.txt")
-    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--checkpoint-every", type=int, default=250,
+                        help="steps between checkpoints (for --resume)")
     parser.add_argument("--sample-chars", type=int, default=1000,
                         help="characters in samples.txt")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights and the stream offsets")
     parser.add_argument("--keep-checkpoint", action="store_true",
                         help="keep checkpoint.* in OUT after the last step")
-    parser.add_argument("--description", default=None, help="for model.toml")
+    parser.add_argument("--description", default=None,
+                        help="one line for model.toml (default: one naming the cell, size and "
+                             "text file)")
 
 
 # ---------------------------------------------------------------------------- data
@@ -233,7 +244,8 @@ def _config(args: argparse.Namespace, vocab: str, checkpoint: Path) -> CharRNNCo
     if not checkpoint.exists() or not sidecar.exists():
         raise ValueError(f"{checkpoint}: no checkpoint to resume from")
     try:
-        cfg = CharRNNConfig(**tomllib.loads(sidecar.read_text(encoding="utf-8"))["meta"]["arch"])
+        text = safeio.read_text(sidecar, CHECKPOINT_TOML_MAX_BYTES)
+        cfg = CharRNNConfig(**tomllib.loads(text)["meta"]["arch"])
     except (KeyError, TypeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{sidecar}: not a char-rnn checkpoint ({exc})") from None
     if cfg.vocab != vocab:
@@ -282,7 +294,12 @@ def _train(args: argparse.Namespace, dist: Dist) -> int:
     start = 0
     history: dict[str, list] = {"train": [], "val": []}
     if args.resume:
-        meta = load_checkpoint(checkpoint, {"model": model}, {"opt": optimizer})
+        try:
+            meta = load_checkpoint(checkpoint, {"model": model}, {"opt": optimizer})
+        except (ValueError, OSError) as exc:  # changed or corrupt checkpoint files
+            if dist.is_main:
+                log.error("--resume: %s", exc)
+            return 2
         start = int(meta["step"])
         history = {k: [tuple(p) for p in meta["history"].get(k, [])] for k in history}
         if dist.is_main:

@@ -37,6 +37,7 @@ from live.train.common import (
     Progress,
     autocast,
     cleanup_distributed,
+    describe_options,
     load_checkpoint,
     save_checkpoint,
     setup_distributed,
@@ -59,21 +60,26 @@ PROGRESS_FIT = 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    describe_options(parser, __doc__.split("\n\n")[0])
     add_picture_arguments(parser, steps=10000)
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="peak learning rate (AdamW, warm-up then cosine decay)")
     parser.add_argument("--beta", type=float, default=VAEConfig.beta,
                         help="KL weight (Laplace scale of the pixel likelihood)")
     parser.add_argument("--edge-weight", type=float, default=1.0,
                         help="weight of the L1 loss on pixel differences")
-    parser.add_argument("--latent", type=int, default=VAEConfig.latent_dim)
+    parser.add_argument("--latent", type=int, default=VAEConfig.latent_dim,
+                        help="size of the latent code")
     parser.add_argument("--channel-base", type=int, default=VAEConfig.channel_base,
                         help="decoder channels at resolution r: min(max, base / r)")
-    parser.add_argument("--channel-max", type=int, default=VAEConfig.channel_max)
-    parser.add_argument("--enc-channel-base", type=int, default=VAEConfig.enc_channel_base)
+    parser.add_argument("--channel-max", type=int, default=VAEConfig.channel_max,
+                        help="most channels of any decoder layer")
+    parser.add_argument("--enc-channel-base", type=int, default=VAEConfig.enc_channel_base,
+                        help="encoder channels at resolution r: min(256, base / r)")
     parser.add_argument("--checkpoint-every", type=int, default=500,
                         help="steps between checkpoints, validation and samples.png")
     parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads per process (0 = torch's default: all cores)")
+                        help="CPU threads per process (0: torch's choice, all cores)")
 
 
 # ---------------------------------------------------------------------------- losses
@@ -232,13 +238,16 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     dist = setup_distributed(args.device)
     device = dist.device
-    data = ImageFolder(args.images, args.size, limit=args.limit)
+    try:  # the architecture first: a bad option should not wait for the pictures to load
+        cfg = VAEConfig(latent_dim=args.latent, resolution=args.size, beta=args.beta,
+                        channel_base=args.channel_base, channel_max=args.channel_max,
+                        enc_channel_base=args.enc_channel_base, enc_channel_max=args.channel_max)
+        data = ImageFolder(args.images, args.size, limit=args.limit)
+    except ValueError as exc:
+        raise SystemExit(f"live train vae: {exc}") from None
     train_idx, val_idx = data.split(args.val_fraction, seed=args.seed)
     if len(val_idx) == 0:
         raise SystemExit(f"live: {args.images}: need at least 2 pictures (one is held out)")
-    cfg = VAEConfig(latent_dim=args.latent, resolution=args.size, beta=args.beta,
-                    channel_base=args.channel_base, channel_max=args.channel_max,
-                    enc_channel_base=args.enc_channel_base, enc_channel_max=args.channel_max)
     torch.manual_seed(args.seed)  # same initial weights on every rank
     vae = VAE(cfg).to(device)
     if device.type == "cpu":
@@ -251,7 +260,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if not checkpoint.exists():
             raise SystemExit(f"live: --resume: no checkpoint at {checkpoint}")
-        meta = load_checkpoint(checkpoint, {"vae": vae}, {"opt": opt})
+        try:
+            meta = load_checkpoint(checkpoint, {"vae": vae}, {"opt": opt})
+        except (ValueError, OSError) as exc:  # changed or corrupt checkpoint files
+            raise SystemExit(f"live: --resume: {exc}") from None
         step = int(meta["step"])
         commands = [*meta.get("commands", []), *commands]
         history = {k: [tuple(p) for p in v] for k, v in meta.get("history", {}).items()}
@@ -337,6 +349,7 @@ def finish(args, vae: VAE, data: ImageFolder, train_idx, val_idx, history,
         "batch": args.batch * world_size,
         "train_seconds": round(seconds, 1),
         "data": {"folder": str(args.images), "pictures": len(data), "skipped": data.skipped,
+                 "enlarged": data.enlarged, "shrunk": data.shrunk,
                  "size": args.size, "train": len(train_idx), "validation": len(val_idx),
                  "val_fraction": args.val_fraction, "split_seed": args.seed},
         "metrics": {"val_loss": round(val["loss"], 6), "val_mse": round(val["mse"], 6),
