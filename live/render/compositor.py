@@ -1,0 +1,278 @@
+"""The compositor: everything after the decode, as shader passes at the output resolution.
+
+Per frame::
+
+    decoded frame (R x R, uploaded)  --source.frag-->  neural layer   (render size)
+      + further layers               --blend.frag--->  the stack
+      trails                         --feedback.frag-> ping-pong pair
+      hue/sat/contrast/... + fade    --colour.frag---> finished       (render size)
+      scale to the output            --output.frag---> output         (output size)
+      text quads, (read back), HUD quads
+
+The render size is the output size times ``render_scale`` (``live.render.scale`` picks it);
+only the last pass runs at the output size. Targets are created when the size changes and
+reused every frame; uniforms are written only when they change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from live.params import MIRROR_MODES
+from live.render.passes import Pass, Target
+
+BLEND_MODES = ("normal", "add", "screen", "multiply", "difference")
+LUMA = (0.299, 0.587, 0.114)
+
+
+def colour_transform(hue_deg: float, saturation: float, contrast: float, gain: float,
+                     flash: float) -> tuple[tuple[float, ...], tuple[float, float, float]]:
+    """The colour stage as ``matrix`` (3x3, column-major for GLSL's ``mat3``) and ``offset``
+    taking a 0..1 pixel to a 0..1 pixel (before the clamp): hue rotation about the grey axis,
+    saturation toward luma, contrast about mid grey, gain, then flash toward white."""
+    angle = math.radians(hue_deg)
+    c, s = math.cos(angle), math.sin(angle)
+    k = (1.0 - c) / 3.0
+    r = s / math.sqrt(3.0)
+    hue = [[c + k, k - r, k + r], [k + r, c + k, k - r], [k - r, k + r, c + k]]
+    sat = [[(1 - saturation) * LUMA[j] + (saturation if i == j else 0.0) for j in range(3)]
+           for i in range(3)]
+    m = [[sum(sat[i][t] * hue[t][j] for t in range(3)) for j in range(3)] for i in range(3)]
+    scale = gain * (1.0 - flash)
+    rows = [[scale * contrast * m[i][j] for j in range(3)] for i in range(3)]
+    offset = scale * 0.5 * (1.0 - contrast) + flash
+    column_major = tuple(rows[i][j] for j in range(3) for i in range(3))
+    return column_major, (offset, offset, offset)
+
+
+def rotozoom(degrees: float, scale: float) -> tuple[float, float, float, float]:
+    """A GLSL ``mat2`` (column-major) that turns sampling points by ``-degrees`` (the picture
+    turns by ``+degrees``) and scales them by ``scale``."""
+    a = math.radians(degrees)
+    c, s = math.cos(a) * scale, math.sin(a) * scale
+    return (c, -s, s, c)
+
+
+def source_scale(size: tuple[int, int], fit: str) -> float:
+    """Canvas units (y from -1 to 1, x scaled by the aspect) to source units: ``fill`` covers
+    the output with the square decode (cropping), ``fit`` shows all of it (black beside)."""
+    aspect = size[0] / size[1]
+    return 1.0 / (max(aspect, 1.0) if fit == "fill" else min(aspect, 1.0))
+
+
+class Compositor:
+    """Owns the passes and targets; ``upload`` a decoded frame, then ``render`` it."""
+
+    def __init__(self, ctx, output_size: tuple[int, int], fit: str = "fill",
+                 render_scale: float = 1.0, screen: bool = False) -> None:
+        import moderngl
+
+        self.ctx = ctx
+        self.fit = fit
+        self.screen = screen
+        """Draw the output into the window's framebuffer (flipped: GL's rows go up)."""
+        self.source = Pass(ctx, "source.frag")
+        self.feedback = Pass(ctx, "feedback.frag")
+        self.blend = Pass(ctx, "blend.frag")
+        self.colour = Pass(ctx, "colour.frag")
+        self.output_pass = Pass(ctx, "output.frag")
+        self.quad = Pass(ctx, "quad.frag", vertex="quad.vert")
+        self._decoded = None
+        self._targets: list[Target] = []
+        self.output: Target | None = None
+        self.output_size = (0, 0)
+        self.render_size = (0, 0)
+        self.render_scale = render_scale
+        self.resize(output_size, render_scale)
+        self._spin_deg = 0.0
+        self._flash = 0.0
+        self._fade_s = 0.0
+        self._fade_elapsed_s = math.inf
+        self._fold_key: tuple[int, int] | None = None
+        self._has_trail = False
+        self._trail_index = 0
+        ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+
+    # ------------------------------------------------------------------ sizes
+    def resize(self, output_size: tuple[int, int], render_scale: float | None = None) -> None:
+        """New output size or render scale: the targets are made again (not per frame)."""
+        if render_scale is not None:
+            self.render_scale = render_scale
+        scale = self.render_scale
+        render = (max(16, round(output_size[0] * scale)), max(16, round(output_size[1] * scale)))
+        if output_size == self.output_size and render == self.render_size:
+            return
+        for target in self._targets:
+            target.release()
+        ctx = self.ctx
+        self.render_size = render
+        self.neural = Target(ctx, render, "f2")
+        self.stack = [Target(ctx, render, "f2"), Target(ctx, render, "f2")]
+        self.trails = [Target(ctx, render, "f2"), Target(ctx, render, "f2")]
+        self.finished = Target(ctx, render)
+        self.held = Target(ctx, render)
+        self._targets = [self.neural, *self.stack, *self.trails, self.finished, self.held]
+        if output_size != self.output_size:
+            if self.output is not None:
+                self.output.release()
+            self.output = Target(ctx, output_size)
+            self.output_size = output_size
+        for target in self._targets:
+            target.clear()
+        self._has_trail = False
+
+    # ------------------------------------------------------------------ input
+    def upload(self, frame: np.ndarray) -> None:
+        """The decoded frame, (R, R, 3) float32 in -1..1 with row 0 at the top; the texture is
+        made once per shape and rewritten in place."""
+        height, width = frame.shape[:2]
+        texture = self._decoded
+        if texture is None or texture.size != (width, height):
+            import moderngl
+
+            if texture is not None:
+                texture.release()
+            texture = self.ctx.texture((width, height), 3, dtype="f4")
+            texture.filter = moderngl.LINEAR, moderngl.LINEAR
+            texture.repeat_x = texture.repeat_y = False  # taps past the edge repeat it
+            self._decoded = texture
+        texture.write(frame)
+
+    # ------------------------------------------------------------------ events
+    def start_fade(self, seconds: float) -> None:
+        """Crossfade from the last finished frame to whatever comes next over ``seconds``."""
+        if seconds > 0.0:
+            self.ctx.copy_framebuffer(self.held.framebuffer, self.finished.framebuffer)
+            self._fade_s = seconds
+            self._fade_elapsed_s = 0.0
+
+    def flash(self, strength: float) -> None:
+        self._flash = max(self._flash, min(max(strength, 0.0), 1.0))
+
+    # ------------------------------------------------------------------ per frame
+    def render(self, controls, dt: float, overlays=(), hud=(), before_hud=None) -> None:
+        """Compose one frame from the last upload into ``self.output`` (or the window).
+        ``overlays`` and ``hud`` are ``(texture, (x, y, w, h), opacity)`` quads in output
+        pixels; ``before_hud()`` runs after the overlays, before the HUD (read-backs)."""
+        mirror = int(controls["fx.mirror"])
+        segments = int(controls["fx.kaleido"])
+        key = (mirror, segments)
+        if key != self._fold_key:
+            if self._fold_key is not None:
+                self.start_fade(controls["fx.crossfade"])
+            self._fold_key = key
+
+        picture = self._neural(controls, dt, mirror, segments)
+        picture = self._trails(picture, controls)
+        self._colour(picture, controls, dt)
+        self._to_output(overlays, hud, before_hud)
+
+    def _neural(self, controls, dt: float, mirror: int, segments: int) -> Target:
+        self._spin_deg = (self._spin_deg + controls["fx.spin"] * dt) % 360.0
+        size = self.render_size
+        p = self.source
+        p.set("target_size", (float(size[0]), float(size[1])))
+        p.set("source_scale", source_scale(size, self.fit))
+        p.set("rotozoom", rotozoom(controls["fx.rotate"] + self._spin_deg,
+                                   1.0 / controls["fx.zoom"]))
+        p.set("mirror", mirror if mirror < len(MIRROR_MODES) else 0)
+        p.set("segments", segments)
+        p.set("outside_black", self.fit == "fit")
+        p.set("flip_y", False)
+        if self._decoded is None:
+            self.neural.clear()
+            return self.neural
+        p.bind(decoded=self._decoded)
+        p.draw(self.neural.framebuffer)
+        return self.neural
+
+    def _trails(self, picture: Target, controls) -> Target:
+        amount = controls["fx.feedback"]
+        if amount <= 1e-3:
+            self._has_trail = False
+            return picture
+        previous = self.trails[self._trail_index]
+        self._trail_index ^= 1
+        out = self.trails[self._trail_index]
+        p = self.feedback
+        size = self.render_size
+        p.set("target_size", (float(size[0]), float(size[1])))
+        p.set("trail_rotozoom", rotozoom(controls["fx.feedback_rotate"],
+                                         1.0 / controls["fx.feedback_zoom"]))
+        p.set("amount", amount if self._has_trail else 0.0)
+        p.set("flip_y", False)
+        p.bind(current=picture.texture, trail=previous.texture)
+        p.draw(out.framebuffer)
+        self._has_trail = True
+        return out
+
+    def _colour(self, picture: Target, controls, dt: float) -> None:
+        if self._flash > 0.0:
+            self._flash *= math.exp(-dt / controls["fx.flash_decay"])
+            if self._flash < 1e-3:
+                self._flash = 0.0
+        matrix, offset = colour_transform(
+            controls["fx.hue"], controls["fx.saturation"], controls["fx.contrast"],
+            controls["fx.brightness"] * controls["fx.master"], self._flash)
+        fade = 1.0
+        if self._fade_elapsed_s < self._fade_s:
+            self._fade_elapsed_s += dt
+            fade = min(self._fade_elapsed_s / self._fade_s, 1.0)
+        p = self.colour
+        p.set("matrix", matrix)
+        p.set("offset", offset)
+        p.set("fade", fade)
+        p.set("flip_y", False)
+        if fade < 1.0:
+            p.bind(picture=picture.texture, held=self.held.texture)
+        else:
+            p.bind(picture=picture.texture)
+        p.draw(self.finished.framebuffer)
+
+    def _to_output(self, overlays, hud, before_hud) -> None:
+        framebuffer = self.ctx.screen if self.screen else self.output.framebuffer
+        p = self.output_pass
+        p.set("flip_y", self.screen)
+        p.bind(picture=self.finished.texture)
+        if self.screen:
+            self.ctx.viewport = (0, 0, *self.output_size)
+        p.draw(framebuffer)
+        self._quads(framebuffer, overlays)
+        if before_hud is not None:
+            before_hud()
+        self._quads(framebuffer, hud)
+
+    def _quads(self, framebuffer, quads) -> None:
+        if not quads:
+            return
+        import moderngl
+
+        p = self.quad
+        p.set("target_size", (float(self.output_size[0]), float(self.output_size[1])))
+        p.set("flip_y", self.screen)
+        self.ctx.enable(moderngl.BLEND)
+        for texture, rect, opacity in quads:
+            p.set("rect", tuple(float(v) for v in rect))
+            p.set("opacity", float(opacity))
+            p.bind(image=texture)
+            p.draw(framebuffer)
+        self.ctx.disable(moderngl.BLEND)
+
+    def read_output(self) -> np.ndarray:
+        """The output as (H, W, 3) uint8, row 0 at the top (a blocking read: tests, snapshots
+        of the offscreen target; the show reads back through ``live.render.readback``)."""
+        width, height = self.output_size
+        data = self.output.framebuffer.read(components=3)
+        return np.frombuffer(data, np.uint8).reshape(height, width, 3)
+
+    def release(self) -> None:
+        for target in [*self._targets, self.output]:
+            if target is not None:
+                target.release()
+        for p in (self.source, self.feedback, self.blend, self.colour, self.output_pass,
+                  self.quad):
+            p.release()
+        if self._decoded is not None:
+            self._decoded.release()

@@ -1,0 +1,249 @@
+"""The shader compositor on a real OpenGL context (EGL; Mesa llvmpipe without a GPU):
+each pass against a numpy reference on small framebuffers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from live.params import MIRROR_MODES, Registry
+from live.render.compositor import Compositor, colour_transform, source_scale
+from live.render.passes import Pass, ShaderError, located_errors
+
+glcontext = pytest.importorskip("live.render.glcontext")
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    try:
+        context = glcontext.standalone()
+    except glcontext.GLContextError as exc:
+        pytest.skip(f"no OpenGL here: {exc}")
+    yield context
+    context.release()
+
+
+class Controls(dict):
+    """Registry defaults with overrides, as the engine's settled controls."""
+
+    def __init__(self, **values):
+        super().__init__({p.name: _number(p) for p in Registry() if p.kind != "trigger"})
+        for name, value in values.items():
+            self[name.replace("__", ".")] = value
+
+
+def _number(param):
+    if param.kind == "enum":
+        return float(param.choices.index(param.default))
+    return float(param.default)
+
+
+def render(ctx, frame, size=(64, 36), fit="fill", dt=1 / 60, frames=1, **controls):
+    comp = Compositor(ctx, size, fit=fit)
+    comp.upload(frame.astype(np.float32))
+    values = Controls(**controls)
+    for _ in range(frames):
+        comp.render(values, dt)
+    out = comp.read_output().astype(np.float64)
+    comp.release()
+    return out
+
+
+def test_a_flat_picture_comes_out_flat_and_in_0_255(ctx):
+    frame = np.full((16, 16, 3), 0.0, np.float32)  # decoded 0 = mid grey
+    out = render(ctx, frame)
+    assert out.shape == (36, 64, 3)
+    assert np.abs(out - 127.5).max() <= 1.0
+
+
+def test_upscale_is_sharper_than_bilinear_and_exact_on_a_linear_ramp(ctx):
+    # a linear ramp is reproduced exactly by Catmull-Rom (and by bilinear): the filter is
+    # interpolating, unbiased, and has no edge artefact
+    ramp = np.linspace(-1, 1, 16, dtype=np.float32)
+    frame = np.repeat(np.repeat(ramp[None, :, None], 16, 0), 3, 2)
+    out = render(ctx, frame, size=(64, 64))
+    row = out[32, :, 0]
+    centres = (np.arange(64) + 0.5) / 64 * 16 - 0.5  # texel coordinates of output pixels
+    expected = (np.interp(centres, np.arange(16), ramp) * 0.5 + 0.5) * 255
+    inner = slice(4, 60)  # the clamped border texels are flat by design
+    assert np.abs(row[inner] - expected[inner]).max() <= 1.5
+    # a step: Catmull-Rom overshoots a little on each side (bilinear never does): sharper
+    step = np.where(np.arange(16) < 8, -0.6, 0.6).astype(np.float32)
+    frame = np.repeat(np.repeat(step[None, :, None], 16, 0), 3, 2)
+    row = render(ctx, frame, size=(64, 64))[32, :, 0]
+    low, high = (-0.6 * 0.5 + 0.5) * 255, (0.6 * 0.5 + 0.5) * 255
+    assert row.min() < low - 3 and row.max() > high + 3
+
+
+def test_first_and_last_columns_match_their_neighbours(ctx):
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(-1, 1, (32, 32, 3)).astype(np.float32)
+    smooth = frame.copy()
+    for _ in range(4):  # a smooth picture, like a decode
+        smooth = (smooth + np.roll(smooth, 1, 0) + np.roll(smooth, 1, 1)) / 3
+    out = render(ctx, smooth, size=(160, 90))
+    luma = out.mean(axis=2)
+    for edge, neighbour in ((0, 1), (-1, -2)):
+        step = np.abs(luma[:, edge] - luma[:, neighbour]).mean()
+        inner = np.abs(np.diff(luma[:, 40:120], axis=1)).mean()
+        assert step <= 2 * inner + 0.5, (edge, step, inner)
+
+
+def test_fill_crops_and_fit_shows_black_beside(ctx):
+    frame = np.full((16, 16, 3), 1.0, np.float32)  # white
+    fill = render(ctx, frame, size=(64, 32), fit="fill")
+    fit = render(ctx, frame, size=(64, 32), fit="fit")
+    assert fill.min() >= 254
+    assert fit[:, :12].max() <= 1 and fit[:, 20:44].min() >= 254 and fit[:, -12:].max() <= 1
+    assert source_scale((64, 32), "fill") == 0.5 and source_scale((64, 32), "fit") == 1.0
+
+
+def quadrants() -> np.ndarray:
+    frame = np.full((16, 16, 3), -1.0, np.float32)
+    frame[:8, :8] = (1, -1, -1)  # red top left
+    frame[:8, 8:] = (-1, 1, -1)  # green top right
+    frame[8:, :8] = (-1, -1, 1)  # blue bottom left
+    frame[8:, 8:] = (1, 1, 1)    # white bottom right
+    return frame
+
+
+def test_rotation_turns_the_picture_clockwise_on_screen(ctx):
+    out = render(ctx, quadrants(), size=(64, 64), fx__rotate=90.0)
+    # +90 degrees: the top-left (red) quadrant moves to the top right
+    assert out[8, 56, 0] > 200 and out[8, 56, 1] < 60 and out[8, 56, 2] < 60
+
+
+def test_zoom_enlarges_about_the_centre(ctx):
+    out = render(ctx, quadrants(), size=(64, 64), fx__zoom=2.0)
+    # zoomed 2x the four quadrants still meet at the centre and fill the frame
+    assert out[2, 2, 0] > 200 and out[61, 61].min() > 200
+
+
+@pytest.mark.parametrize("mode", ["horizontal", "vertical", "quad"])
+def test_mirror_is_symmetric_with_a_crisp_seam(ctx, mode):
+    rng = np.random.default_rng(1)
+    frame = rng.uniform(-1, 1, (16, 16, 3)).astype(np.float32)
+    out = render(ctx, frame, size=(64, 64), fx__mirror=float(MIRROR_MODES.index(mode)))
+    if mode in ("horizontal", "quad"):
+        assert np.abs(out - out[:, ::-1]).max() <= 1
+    if mode in ("vertical", "quad"):
+        assert np.abs(out - out[::-1, :]).max() <= 1
+
+
+def test_kaleidoscope_repeats_every_wedge(ctx):
+    rng = np.random.default_rng(2)
+    frame = rng.uniform(-1, 1, (16, 16, 3)).astype(np.float32)
+    out = render(ctx, frame, size=(65, 65), fx__kaleido=4.0)
+    # four mirrored wedges: symmetric under a 90-degree turn about the centre
+    assert np.abs(out - np.rot90(out)).mean() <= 2.0
+
+
+def test_colour_stage_matches_the_numpy_reference(ctx):
+    rng = np.random.default_rng(3)
+    colour = rng.uniform(-1, 1, 3).astype(np.float32)
+    frame = np.broadcast_to(colour, (8, 8, 3)).copy()
+    values = dict(fx__hue=40.0, fx__saturation=1.6, fx__contrast=1.3, fx__brightness=0.9,
+                  fx__master=0.8)
+    out = render(ctx, frame, size=(16, 16), **values)
+    matrix, offset = colour_transform(40.0, 1.6, 1.3, 0.9 * 0.8, 0.0)
+    m = np.array(matrix).reshape(3, 3).T  # GLSL mat3 is column-major
+    expected = np.clip(m @ (colour * 0.5 + 0.5) + np.array(offset), 0, 1) * 255
+    assert np.abs(out[8, 8] - expected).max() <= 1.5
+
+
+def test_master_at_zero_is_black_and_a_flash_is_white_then_fades(ctx):
+    frame = np.zeros((8, 8, 3), np.float32)
+    assert render(ctx, frame, size=(16, 16), fx__master=0.0).max() <= 0.5
+    comp = Compositor(ctx, (16, 16))
+    comp.upload(frame)
+    comp.flash(1.0)
+    comp.render(Controls(), 0.0)
+    assert comp.read_output().min() >= 254
+    for _ in range(30):
+        comp.render(Controls(fx__flash_decay=0.1), 1 / 60)
+    assert abs(float(comp.read_output().mean()) - 127.5) <= 2
+    comp.release()
+
+
+def test_trails_mix_the_last_frame_in(ctx):
+    comp = Compositor(ctx, (16, 16))
+    white, black = np.ones((8, 8, 3), np.float32), -np.ones((8, 8, 3), np.float32)
+    controls = Controls(fx__feedback=0.5, fx__feedback_zoom=1.0)
+    comp.upload(white)
+    comp.render(controls, 1 / 60)
+    comp.upload(black)
+    comp.render(controls, 1 / 60)
+    assert abs(float(comp.read_output().mean()) - 127.5) <= 2  # half of the white stayed
+    comp.render(controls, 1 / 60)
+    assert abs(float(comp.read_output().mean()) - 63.75) <= 2
+    comp.release()
+
+
+def test_a_crossfade_goes_from_the_held_frame_to_the_new_one(ctx):
+    comp = Compositor(ctx, (16, 16))
+    comp.upload(np.ones((8, 8, 3), np.float32))
+    comp.render(Controls(), 1 / 60)
+    comp.start_fade(1.0)
+    comp.upload(-np.ones((8, 8, 3), np.float32))
+    comp.render(Controls(), 0.5)
+    assert abs(float(comp.read_output().mean()) - 127.5) <= 2
+    comp.render(Controls(), 0.6)
+    assert comp.read_output().max() <= 0.5
+    comp.release()
+
+
+@pytest.mark.parametrize("mode, expect", [
+    (0, lambda b, top: top), (1, lambda b, top: np.minimum(b + top, 1)),
+    (2, lambda b, top: 1 - (1 - b) * (1 - top)), (3, lambda b, top: b * top),
+    (4, lambda b, top: np.abs(b - top)),
+])
+def test_blend_modes_match_the_numpy_reference(ctx, mode, expect):
+    below, layer = np.array([0.2, 0.5, 0.9]), np.array([0.6, 0.3, 0.4])
+    comp = Compositor(ctx, (8, 8))
+    targets = []
+    for value in (below, layer):
+        target = comp.finished.__class__(ctx, (8, 8))
+        target.framebuffer.clear(*value, 1.0)
+        targets.append(target)
+    out_target = comp.finished.__class__(ctx, (8, 8))
+    p = comp.blend
+    p.set("mode", mode)
+    p.set("opacity", 0.75)
+    p.set("flip_y", False)
+    p.bind(below=targets[0].texture, layer=targets[1].texture)
+    p.draw(out_target.framebuffer)
+    got = np.frombuffer(out_target.framebuffer.read(components=3), np.uint8)[:3] / 255
+    expected = below + 0.75 * (np.clip(expect(below, layer), 0, 1) - below)
+    assert np.abs(got - expected).max() <= 2 / 255
+    for target in (*targets, out_target):
+        target.release()
+    comp.release()
+
+
+def test_a_broken_shader_names_its_file_and_line(ctx, tmp_path):
+    (tmp_path / "broken.frag").write_text("#version 330 core\nout vec4 c;\nvoid main() {\n"
+                                          "    c = vec4(nothing);\n}\n")
+    from live.render.passes import SHADER_DIR
+
+    (tmp_path / "fullscreen.vert").write_text((SHADER_DIR / "fullscreen.vert").read_text())
+    with pytest.raises(ShaderError) as err:
+        Pass(ctx, "broken.frag", folder=tmp_path)
+    assert f"{tmp_path / 'broken.frag'}:4:" in str(err.value)
+    assert "nothing" in str(err.value)
+
+
+def test_driver_logs_are_mapped_to_file_and_line():
+    mesa = "GLSL Compiler failed\n\nfragment_shader\n=====\n0:7(3): error: `x' undeclared\n"
+    nvidia = "fragment_shader\n0(12) : error C1008: undefined variable \"x\"\n"
+    files = {"fragment_shader": "a.frag", "vertex_shader": "a.vert"}
+    assert located_errors(mesa, files) == "a.frag:7: error: `x' undeclared"
+    assert located_errors(nvidia, files).startswith("a.frag:12: error C1008")
+
+
+def test_the_colour_transform_is_identity_at_defaults():
+    matrix, offset = colour_transform(0.0, 1.0, 1.0, 1.0, 0.0)
+    assert np.allclose(np.array(matrix).reshape(3, 3), np.eye(3))
+    assert np.allclose(offset, 0.0)
+    assert math.isclose(colour_transform(0, 1, 1, 1, 1.0)[1][0], 1.0)
