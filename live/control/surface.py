@@ -20,6 +20,9 @@ from live.scenes import SceneDeck
 
 log = logging.getLogger(__name__)
 
+PREFETCH_JOIN_S = 60.0
+"""How long closing waits for a model that is being prepared (seconds)."""
+
 
 class ControlSurface:
     def __init__(self, cfg: Config, engine, audio_file=None, audio_play: bool = False) -> None:
@@ -90,7 +93,8 @@ class ControlSurface:
             self.audio.start()
         if self.link is not None and self.link.start():
             self.engine.external_tempo_phase = True
-        threading.Thread(target=self._prefetch, name="prefetch", daemon=True).start()
+        self._prefetcher = threading.Thread(target=self._prefetch, name="prefetch", daemon=True)
+        self._prefetcher.start()
 
     def _make_analyzer(self, samplerate: int, blocksize: int):
         from live.control.audio_analysis import Analyzer
@@ -222,6 +226,14 @@ class ControlSurface:
                 except Exception:
                     log.exception("closing %s failed", type(part).__name__)
         self.deck.close()
+        prefetcher = getattr(self, "_prefetcher", None)
+        if prefetcher is not None:
+            # it stops between models; one still loading must finish before the interpreter
+            # exits, or torch's worker threads are torn down under it (abort, exit 134)
+            prefetcher.join(timeout=PREFETCH_JOIN_S)
+            if prefetcher.is_alive():
+                log.warning("model preparation still running after %.0f s; exiting anyway",
+                            PREFETCH_JOIN_S)
 
 
 class _MidiLearn:
