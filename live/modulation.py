@@ -97,6 +97,8 @@ class SourceTable:
 
     def __init__(self) -> None:
         self.index = {name: i for i, name in enumerate(SOURCES)}
+        self.non_finite = 0
+        """NaN or infinite values refused (they would reach every parameter they modulate)."""
         self.values = np.zeros(len(SOURCES))
         """Continuous values as published (the engine reads ``current``)."""
         self.events = np.zeros(len(SOURCES), dtype=np.int64)
@@ -110,9 +112,15 @@ class SourceTable:
 
     # writer side (audio analysis thread)
     def set(self, name: str, value: float) -> None:
+        if not math.isfinite(value):  # a source gone wrong keeps its last good value
+            self.non_finite += 1
+            return
         self.values[self.index[name]] = value
 
     def event(self, name: str, strength: float = 1.0) -> None:
+        if not math.isfinite(strength):
+            self.non_finite += 1
+            return
         i = self.index[name]
         self.strength[i] = strength
         self.events[i] += 1

@@ -123,3 +123,14 @@ def test_depth_faders_scale_audio_maps():
     assert controls["fx.zoom"] == pytest.approx(1.0 + 0.2 * 0.5 * 2.0)
     assert controls.triggers == []  # onset depth 0: no flash
     assert controls["fx.hue"] == pytest.approx(5.0)  # not an audio source: no depth
+
+
+def test_a_non_finite_source_value_never_reaches_a_parameter():
+    sources = SourceTable()
+    sources.set("audio.bass", 0.5)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        sources.set("audio.bass", bad)
+        sources.event("audio.onset", bad)
+    sources.step(1 / 60)
+    assert sources["audio.bass"] == 0.5 and sources.non_finite == 6
+    assert not sources.fired.any()
