@@ -128,9 +128,27 @@ ALSA_SCRIPT = textwrap.dedent("""
 """)
 
 
+def portaudio_missing() -> str | None:
+    """Why no real PortAudio stream can run here, or None.
+
+    sounddevice raises ``OSError("PortAudio library not found")`` at import when the system
+    library is absent (``importorskip`` only skips an ImportError, so it would fail).
+    """
+    try:
+        import sounddevice  # noqa: F401
+    except ImportError:
+        return "the sounddevice package is not installed"
+    except OSError as exc:
+        return (f"{exc}: install the system library (Debian/Ubuntu: apt install "
+                "libportaudio2; Fedora: dnf install portaudio; macOS: brew install portaudio)")
+    return None
+
+
 def test_real_portaudio_stream_through_alsa_file_plugin(tmp_path: Path, repo: Path):
     """A real InputStream on ALSA's default device, which reads a raw file (design.md)."""
-    pytest.importorskip("sounddevice")
+    missing = portaudio_missing()
+    if missing:
+        pytest.skip(missing)
     ramp = (np.arange(RATE * 2) % 20000).astype("<i2")
     raw = tmp_path / "in.raw"
     ramp.tofile(raw)
@@ -143,8 +161,6 @@ def test_real_portaudio_stream_through_alsa_file_plugin(tmp_path: Path, repo: Pa
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)}
     proc = subprocess.run([sys.executable, "-c", ALSA_SCRIPT], capture_output=True, text=True,
                           env=env, timeout=60, cwd=repo)
-    if proc.returncode != 0 and "PortAudio library not found" in proc.stderr:
-        pytest.skip("libportaudio2 is not installed")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # the right samples: the file's ramp, scaled from int16. The null slave does not pace in

@@ -7,8 +7,12 @@ ring in order, runs the streaming analyser on each and hands the features to ``p
 
 Faults never stop the show:
 
-* no input device (or no PortAudio at all): one clear message, the show runs silent, and the
-  thread keeps looking for a device with a backoff;
+* no input device (or no PortAudio at all, with what to install): one clear message, the
+  show runs silent, and the thread keeps looking for a device with a backoff;
+* an input the analysis cannot use (a sample rate or block size out of range; a file that is
+  not a regular file, has no samples or an odd rate): one clear message, the show runs silent;
+* any samples at all (NaN, inf, 1e20, DC): the analysis sanitises them; should it still fail on
+  a block, it is rebuilt and the failure logged at most every 10 s;
 * the stream raises, stops delivering (a USB interface pulled out) or reports an error: the
   features decay to zero (the analyser is fed silence at the real-time rate), the stream is
   closed, PortAudio is terminated and initialised again (the only way it sees a device plugged
@@ -16,7 +20,8 @@ Faults never stop the show:
   logged.
 
 ``--audio-file`` plays a wav/flac file through exactly the same path, paced in real time
-(and, if asked, out of the default output device), for rehearsals and installations.
+(and, if asked, out of the default output device), for rehearsals and installations. The file
+is streamed block by block into one reused buffer: memory does not depend on its length.
 """
 
 from __future__ import annotations
@@ -24,13 +29,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from live.config import AudioConfig
+from live.control.audio_analysis import (
+    AudioFileError,
+    file_blocks,
+    open_audio_file,
+    stream_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +49,11 @@ RING_SECONDS = 2.0
 STALL_S = 1.5
 """No callback for this long while the stream should run: treat the device as gone."""
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)
+FAILURE_LOG_EVERY_S = 10.0
+"""An analysis that keeps failing is logged at most this often (the first time in full)."""
+PORTAUDIO_HINT = ("install the PortAudio library: Debian/Ubuntu `sudo apt install "
+                  "libportaudio2`, Fedora `sudo dnf install portaudio`, macOS `brew install "
+                  "portaudio` (Windows: it comes with the sounddevice wheel)")
 
 
 class Ring:
@@ -110,7 +126,8 @@ class AudioInput:
         self.samplerate = cfg.samplerate
         self.blocksize = cfg.blocksize
         self.ring = Ring(1 << int(np.ceil(np.log2(RING_SECONDS * 192000))))
-        self._mono = np.zeros(8192, dtype=np.float32)
+        # PortAudio delivers the asked block size; 8192 also covers a host that varies it
+        self._mono = np.zeros(max(8192, self.blocksize), dtype=np.float32)
         self._block = np.zeros(self.blocksize, dtype=np.float32)
         self._silence = np.zeros(self.blocksize, dtype=np.float32)
         self._wake = threading.Event()
@@ -124,6 +141,9 @@ class AudioInput:
         self.callbacks = 0
         self.blocks = 0
         self.recoveries = 0
+        self.failures = 0
+        """Blocks the analysis raised on (it is rebuilt after each)."""
+        self._failure_logged = -1e9
         self.state = "off"
         """"off" | "running" | "silent" (no device) | "recovering" | "file" | "ended"."""
         self.device_name = ""
@@ -146,13 +166,19 @@ class AudioInput:
     def start(self) -> None:
         if not self.cfg.enabled and self.file is None:
             return
+        problem = None
         if self.file is not None:
             try:
-                import soundfile as sf
-
-                self.samplerate = sf.info(str(self.file)).samplerate
-            except Exception:
-                pass  # reported by the file thread
+                with open_audio_file(self.file) as sound:
+                    self.samplerate = sound.samplerate
+            except (AudioFileError, OSError, RuntimeError) as exc:
+                problem = f"cannot play {self.file}: {exc}"
+        problem = problem or stream_problem(self.samplerate, self.blocksize)
+        if problem:
+            # the picture does not need the sound: refuse the input, keep the show
+            log.error("audio: %s; the show runs silent", problem)
+            self.state = "silent"
+            return
         self.process = self.make_analyser(self.samplerate, self.blocksize)
         target = self._run_file if self.file is not None else self._run_device
         self._threads = [threading.Thread(target=target, name="audio-in", daemon=True),
@@ -260,23 +286,26 @@ class AudioInput:
 
     # ------------------------------------------------------------------ files
     def _run_file(self) -> None:
-        import soundfile as sf
-
         try:
-            info = sf.info(str(self.file))
-        except Exception as exc:
-            log.error("audio: cannot read %s: %s; the show runs silent", self.file,
+            sound = open_audio_file(self.file)
+        except (AudioFileError, OSError, RuntimeError) as exc:  # replaced since start()
+            log.error("audio: cannot play %s: %s; the show runs silent", self.file,
                       _reason(exc))
             self.state = "silent"
             return
-        self.samplerate = info.samplerate
+        with sound:
+            self._play_file(sound)
+
+    def _play_file(self, sound) -> None:
+        """Feed ``sound`` through the callback block by block, paced in real time, looping."""
+        self.samplerate = sound.samplerate
         self.state = "file"
         output = None
         if self.play:
             try:
                 import sounddevice as sd
 
-                output = sd.OutputStream(samplerate=info.samplerate, channels=info.channels,
+                output = sd.OutputStream(samplerate=sound.samplerate, channels=sound.channels,
                                          blocksize=self.blocksize, dtype="float32")
                 output.start()
             except Exception as exc:
@@ -284,14 +313,14 @@ class AudioInput:
                             self.file, _reason(exc))
                 output = None
         log.info("audio: playing %s (%.1f s, %d Hz) through the analysis", self.file,
-                 info.duration, info.samplerate)
-        period = self.blocksize / info.samplerate
+                 sound.frames / sound.samplerate, sound.samplerate)
+        period = self.blocksize / sound.samplerate
         try:
             while not self._stop.is_set():
                 start = time.monotonic()
                 count = 0
-                for block in sf.blocks(str(self.file), blocksize=self.blocksize,
-                                       dtype="float32", always_2d=True, fill_value=0.0):
+                sound.seek(0)
+                for block in file_blocks(sound, self.blocksize, pad=True):
                     if self._stop.is_set():
                         return
                     if output is not None:
@@ -302,8 +331,11 @@ class AudioInput:
                             time.sleep(delay)
                     self._callback(block, len(block), None, None)
                     count += 1
-                if not self.loop:
+                if not self.loop or count == 0:  # a file emptied under us would spin
                     break
+        except (OSError, RuntimeError) as exc:  # the file vanished or was cut while playing
+            log.error("audio: reading %s failed (%s); the show runs silent", self.file,
+                      _reason(exc))
         finally:
             if output is not None:
                 output.close(ignore_errors=True)
@@ -337,7 +369,19 @@ class AudioInput:
             self.publish(features)
             self.blocks += 1
         except Exception:  # the analysis must never die with the show running
-            log.exception("audio analysis failed on a block")
+            self.failures += 1
+            now = time.monotonic()
+            if self.failures == 1:
+                log.exception("audio analysis failed on a block; starting it afresh")
+                self._failure_logged = now
+            elif now - self._failure_logged >= FAILURE_LOG_EVERY_S:
+                log.warning("audio analysis failed again (%d blocks so far); starting it "
+                            "afresh", self.failures)
+                self._failure_logged = now
+            try:  # whatever state made it fail goes with the old analyser
+                self.process = self.make_analyser(self.samplerate, self.blocksize)
+            except Exception:
+                pass  # keep the old one: the next block tries again
 
 
 def _latency(text: str) -> str | float:
@@ -348,22 +392,27 @@ def _latency(text: str) -> str | float:
         return text if text in ("low", "high") else "low"
 
 
-def callback_cost_us(blocks: list[np.ndarray], samplerate: int = 48000) -> np.ndarray:
+def callback_cost_us(blocks: Iterable[np.ndarray], samplerate: int = 48000,
+                     blocksize: int = 256) -> np.ndarray:
     """Microseconds the real PortAudio callback takes on each of ``blocks`` (``live
-    analyze`` reports it against the block's duration)."""
-    audio = AudioInput(AudioConfig(samplerate=samplerate), lambda *_: None, lambda _: None)
-    times = np.zeros(len(blocks))
-    for i, block in enumerate(blocks):
+    analyze`` reports it against the block's duration). ``blocks`` may be a stream that
+    reuses one buffer: each is used before the next is taken."""
+    audio = AudioInput(AudioConfig(samplerate=samplerate, blocksize=blocksize),
+                       lambda *_: None, lambda _: None)
+    times: list[float] = []
+    for block in blocks:
         start = time.perf_counter_ns()
         audio._callback(block, len(block), None, None)
-        times[i] = (time.perf_counter_ns() - start) / 1e3
-    return times
+        times.append((time.perf_counter_ns() - start) / 1e3)
+    return np.array(times)
 
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     if "querying device -1" in text:
         return "this machine has no default input device"
+    if "PortAudio library not found" in text:  # sounddevice's OSError at import
+        return f"PortAudio library not found: {PORTAUDIO_HINT}"
     return text.splitlines()[0][:200]
 
 

@@ -52,19 +52,62 @@ How it works (details and measured figures in docs/audio.md):
 Cost: one 1024-point real FFT and a small matrix product per frame, all into preallocated
 arrays; the tempo update (a 4096-point FFT and a few small arrays) runs every
 ``tempo_every_s`` and is the only place that allocates.
+
+Any input is survivable (a sound card or a file is not trusted): every block is sanitised
+where it enters (NaN and inf become 0, samples are clipped to ``INPUT_LIMIT`` times full scale
+so no square or sum can overflow float32, denormals are flushed to 0), every published feature
+is finite and inside its documented range, and a state that went non-finite anyway is
+discarded for a fresh one (the stream clock and a tempo hint are kept). Files are streamed
+block by block (:func:`file_blocks`): memory does not grow with their length.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["AnalyzerConfig", "Analyzer", "Features", "analyze_file"]
+if TYPE_CHECKING:
+    import soundfile
+
+__all__ = ["AnalyzerConfig", "Analyzer", "AudioFileError", "Features", "analyze_file",
+           "file_blocks", "open_audio_file", "stream_problem"]
+
+log = logging.getLogger(__name__)
+
+INPUT_LIMIT = 2.0
+"""Samples are clipped to this many times full scale (+6 dBFS): a float interface running a
+little hot passes untouched, while a sample of 1e20 can no longer overflow a power sum."""
+DENORMAL_BELOW = 1e-20
+"""Samples smaller than this (-400 dBFS) are set to 0: denormal arithmetic is slow."""
+MIN_SAMPLERATE_HZ = 8000
+MAX_SAMPLERATE_HZ = 384000
+"""The bands reach 4 kHz and above (so at least 8 kHz); 384 kHz is the fastest interfaces."""
+MIN_BLOCKSIZE = 16
+MAX_BLOCKSIZE = 65536
+"""Frames per block: below 16 the per-block overhead dominates; 65536 is over a second."""
+
+
+def stream_problem(samplerate: int, blocksize: int) -> str | None:
+    """Why the analysis cannot run at this sample rate and block size, or None when it can."""
+    if not MIN_SAMPLERATE_HZ <= samplerate <= MAX_SAMPLERATE_HZ:
+        return (f"sample rate {samplerate} Hz is outside {MIN_SAMPLERATE_HZ}.."
+                f"{MAX_SAMPLERATE_HZ} Hz (the analysis needs at least 8 kHz for its bands "
+                "and does not resample a live input)")
+    if not MIN_BLOCKSIZE <= blocksize <= MAX_BLOCKSIZE:
+        return f"block size {blocksize} is outside {MIN_BLOCKSIZE}..{MAX_BLOCKSIZE} frames"
+    return None
+
+
+class AudioFileError(ValueError):
+    """An audio file that cannot be analysed; ``str()`` is the reason (callers name the file)."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +305,9 @@ class Analyzer:
 
     def __init__(self, samplerate: int = 48000, blocksize: int = 256,
                  config: AnalyzerConfig | None = None) -> None:
+        problem = stream_problem(int(samplerate), int(blocksize))
+        if problem:
+            raise ValueError(problem)
         cfg = self.config = config or AnalyzerConfig()
         self.samplerate = int(samplerate)
         self.blocksize = int(blocksize)
@@ -283,6 +329,8 @@ class Analyzer:
         # preallocated frame buffers
         self._samples = _Mirror(self.window)
         self._mono = np.zeros(max(blocksize, 1) * 4, np.float32)
+        self._magnitude = np.zeros_like(self._mono)
+        self._tiny = np.zeros(len(self._mono), bool)
         self._frame = np.zeros(self.window, np.float32)
         self._spec = np.zeros(self.window // 2 + 1, np.complex64)
         self._power = np.zeros(self.window // 2 + 1, np.float32)
@@ -351,20 +399,26 @@ class Analyzer:
         self._pending = 0  # samples since the last frame
         self._samples_seen = 0
         self.features = Features()
+        self.resets = 0
+        """Times a non-finite state was discarded for a fresh one (should stay 0)."""
+        self._reset_logged_s = -1e9
 
     # ------------------------------------------------------------------ public
     def process(self, block: np.ndarray) -> Features:
         """Analyse the next block (float, shape (n,) or (n, channels)); returns ``features``."""
         block = np.asarray(block)
         n = block.shape[0]
-        if len(self._mono) < n:
-            self._mono = np.zeros(2 * n, np.float32)  # rare: an unusually large block
+        if len(self._mono) < n:  # rare: an unusually large block
+            self._mono = np.zeros(2 * n, np.float32)
+            self._magnitude = np.zeros_like(self._mono)
+            self._tiny = np.zeros(len(self._mono), bool)
         mono = self._mono[:n]
-        if block.ndim == 2 and block.shape[1] > 1:
-            np.mean(block, axis=1, out=mono)
-        else:
-            np.copyto(mono, block.reshape(n), casting="unsafe")
-        np.nan_to_num(mono, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, 1e300 -> float32
+            if block.ndim == 2 and block.shape[1] > 1:
+                np.mean(block, axis=1, out=mono)
+            else:
+                np.copyto(mono, block.reshape(n), casting="unsafe")
+        self._sanitise(mono)
         f = self.features
         f.onset = False
         f.beat = False
@@ -381,6 +435,74 @@ class Analyzer:
                 self._analyse_frame(self._samples_seen / self.samplerate)
         f.time_s = self._samples_seen / self.samplerate
         self._advance_beats(f.time_s)
+        if not self._state_is_finite():
+            self._reset()
+        return self._clamp_features()
+
+    def _sanitise(self, mono: np.ndarray) -> None:
+        """Make any block safe to analyse, in place and without allocating.
+
+        A non-finite sample carries no level, so it becomes silence; clipping bounds every
+        power and sum below float32 overflow; denormals would only slow the FFT down.
+        """
+        np.nan_to_num(mono, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.clip(mono, -INPUT_LIMIT, INPUT_LIMIT, out=mono)
+        n = len(mono)
+        magnitude, tiny = self._magnitude[:n], self._tiny[:n]
+        np.abs(mono, out=magnitude)
+        np.less(magnitude, DENORMAL_BELOW, out=tiny)
+        np.putmask(mono, tiny, 0.0)
+
+    def _state_is_finite(self) -> bool:
+        """True while every running value is finite.
+
+        Sanitised input keeps them so; this is the second line of defence: each array of
+        history feeds one of these scalars (the flux history its sum, the onset envelope the
+        confidence), so a NaN anywhere shows up here within a frame or a tempo update.
+        """
+        f = self.features
+        values = (f.level, f.bass, f.mid, f.high, f.onset_strength, f.onset_time_s, f.beat_time_s,
+                  f.bpm, f.phase, f.confidence, self._flux_sum, self._last_flux,
+                  self._flux_peak, self._deferred_low, self._confidence, self._bpm,
+                  self._pending_bpm, self._period_s, self._trim, self._next_beat_s)
+        return all(map(math.isfinite, values)) and all(
+            math.isfinite(g.peak) and math.isfinite(g.value) for g in self._gains)
+
+    def _reset(self) -> None:
+        """Start afresh after a state went non-finite: a NaN would otherwise stay for good.
+
+        Takes every field of a newly built analyser (so none can be forgotten here), keeping
+        the stream clock, the tempo hint and the ``features`` object callers hold.
+        """
+        fresh = Analyzer(self.samplerate, self.blocksize, self.config)
+        features, seen, hint = self.features, self._samples_seen, self._hint_bpm
+        resets, logged = self.resets + 1, self._reset_logged_s
+        self.__dict__.update(fresh.__dict__)
+        self._samples_seen, self.resets = seen, resets
+        for field in dataclasses.fields(Features):
+            setattr(features, field.name, getattr(fresh.features, field.name))
+        features.time_s = seen / self.samplerate
+        self.features = features
+        if hint is not None:
+            self.set_tempo_hint(hint)
+            features.bpm, features.confidence = self._bpm, self._confidence
+        if features.time_s - logged >= 10.0:  # never a message per block
+            log.warning("audio analysis: a value went non-finite; the analysis was reset "
+                        "(%d time(s) so far)", resets)
+            logged = features.time_s
+        self._reset_logged_s = logged
+
+    def _clamp_features(self) -> Features:
+        """Hold every published feature to its documented range (rounding included)."""
+        f = self.features
+        f.level = min(max(f.level, 0.0), 1.0)
+        f.bass = min(max(f.bass, 0.0), 1.0)
+        f.mid = min(max(f.mid, 0.0), 1.0)
+        f.high = min(max(f.high, 0.0), 1.0)
+        f.onset_strength = min(max(f.onset_strength, 0.0), 1.0)
+        f.confidence = min(max(f.confidence, 0.0), 1.0)
+        f.phase = min(max(f.phase, 0.0), 0.999999)
+        f.bpm = max(f.bpm, 0.0)
         return f
 
     def set_tempo_hint(self, bpm: float | None) -> None:
@@ -700,13 +822,130 @@ class Analyzer:
         f.phase = min(max(1.0 - (self._next_beat_s - t_end) / period, 0.0), 0.999999)
 
 
-def _resample(data: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Linear-interpolation resampling (good enough for analysis, not for listening)."""
-    n_out = round(len(data) * target_rate / source_rate)
-    t_out = np.arange(n_out) * (source_rate / target_rate)
-    t_in = np.arange(len(data))
-    return np.stack([np.interp(t_out, t_in, data[:, c]) for c in range(data.shape[1])],
-                    axis=1).astype(np.float32)
+def open_audio_file(path: str | Path) -> soundfile.SoundFile:
+    """Open a wav/flac/... file for streaming, or :class:`AudioFileError` saying why not.
+
+    Only a regular file (``live.safeio``: a FIFO would block, a device never end); it must hold
+    samples, at a rate the analysis can use. The caller closes it (a context manager).
+    """
+    import soundfile
+
+    from live.safeio import check_regular
+
+    check_regular(path)
+    try:
+        sound = soundfile.SoundFile(str(path))
+    except (RuntimeError, soundfile.SoundFileError) as exc:
+        raise AudioFileError(f"not a readable audio file ({exc})") from None
+    problem = None
+    if sound.frames <= 0:
+        problem = "no samples (the file has a header and no audio)"
+    elif not MIN_SAMPLERATE_HZ <= sound.samplerate <= MAX_SAMPLERATE_HZ:
+        problem = (f"sample rate {sound.samplerate} Hz is outside {MIN_SAMPLERATE_HZ}.."
+                   f"{MAX_SAMPLERATE_HZ} Hz; convert it first (e.g. ffmpeg -i IN -ar 48000 "
+                   "OUT.wav)")
+    if problem:
+        sound.close()
+        raise AudioFileError(problem)
+    return sound
+
+
+def file_blocks(sound: soundfile.SoundFile, blocksize: int, samplerate: int | None = None,
+                pad: bool = False) -> Iterator[np.ndarray]:
+    """The file from its current position in blocks of ``blocksize`` frames, float32 of shape
+    (frames, channels), resampled to ``samplerate`` if given. The last block is shorter, or
+    with ``pad`` filled up with silence (a sound card only delivers whole blocks).
+
+    Every block is a view into one reused buffer, valid until the next one: copy it to keep
+    it. Memory stays the same however long the file is.
+    """
+    buffer = np.zeros((blocksize, sound.channels), np.float32)
+    if samplerate is None or samplerate == sound.samplerate:
+        while True:
+            block = sound.read(dtype="float32", always_2d=True, out=buffer)
+            got = len(block)
+            if got and got < blocksize and pad:
+                buffer[got:] = 0.0
+                block = buffer
+            if got:
+                yield block
+            if got < blocksize:
+                return
+    filled = 0
+    for chunk in _resampled(sound, samplerate):
+        pos = 0
+        while pos < len(chunk):
+            take = min(blocksize - filled, len(chunk) - pos)
+            buffer[filled:filled + take] = chunk[pos:pos + take]
+            filled, pos = filled + take, pos + take
+            if filled == blocksize:
+                yield buffer
+                filled = 0
+    if filled:
+        if pad:
+            buffer[filled:] = 0.0
+        yield buffer if pad else buffer[:filled]
+
+
+def _resampled(sound: soundfile.SoundFile, target_rate: int,
+               chunk_frames: int = 4096) -> Iterator[np.ndarray]:
+    """Linear-interpolation resampling (good enough for analysis, not for listening), read
+    and produced in chunks. Output frame k sits at input position k * source / target; the
+    last input frame of each chunk is carried into the next so no position falls between."""
+    ratio = sound.samplerate / target_rate
+    remaining = sound.frames - sound.tell()
+    total = round(remaining / ratio)
+    carried: np.ndarray | None = None
+    first = 0  # input index (from the start position) of the first frame in ``data``
+    done = 0  # output frames produced
+    while done < total:
+        data = sound.read(chunk_frames, dtype="float32", always_2d=True)
+        at_end = len(data) < chunk_frames
+        if carried is not None:
+            data = np.concatenate([carried, data])
+        if len(data) == 0:
+            return
+        last_index = first + len(data) - 1
+        # past the last input frame (the final output frames) the last sample holds
+        end = total if at_end else min(total, math.floor(last_index / ratio) + 1)
+        positions = np.arange(done, end) * ratio - first
+        axis = np.arange(len(data))
+        yield np.stack([np.interp(positions, axis, data[:, c]) for c in range(data.shape[1])],
+                       axis=1).astype(np.float32)
+        done = end
+        if at_end:
+            return
+        carried = data[-1:]
+        first = last_index
+
+
+class _Quantiles:
+    """Quantiles of a stream of positive values from a log-spaced histogram: fixed memory
+    however many values, each quantile within ``relative_step`` of the exact one."""
+
+    def __init__(self, low: float, high: float, relative_step: float) -> None:
+        self.low = low
+        self.log_step = math.log1p(relative_step)
+        self.counts = np.zeros(math.ceil(math.log(high / low) / self.log_step) + 1, np.int64)
+        self.n = 0
+
+    def add(self, value: float) -> None:
+        index = 0 if value <= self.low else int(math.log(value / self.low) / self.log_step)
+        self.counts[min(index, len(self.counts) - 1)] += 1
+        self.n += 1
+
+    def quantile(self, q: float) -> float:
+        """As ``np.percentile(values, 100 * q)`` (linear between the two nearest ranks)."""
+        cumulative = np.cumsum(self.counts)
+        position = (self.n - 1) * q
+        below, above = (self._value(cumulative, k) for k in (math.floor(position),
+                                                             math.ceil(position)))
+        return below + (position - math.floor(position)) * (above - below)
+
+    def _value(self, cumulative: np.ndarray, k: int) -> float:
+        """The k-th smallest value (from 0), to the histogram's resolution."""
+        index = int(np.searchsorted(cumulative, k + 1))
+        return self.low * math.exp((index + 0.5) * self.log_step)
 
 
 def analyze_file(path: str | Path, samplerate: int | None = None, blocksize: int = 256,
@@ -717,47 +956,50 @@ def analyze_file(path: str | Path, samplerate: int | None = None, blocksize: int
     file's rate. Returns bpm (final), bpm_median (median of the non-zero estimates over the
     second half), confidence, onsets and beats in seconds, the onset latency p50 (end of the
     publishing block minus the estimated onset time) and the measured cost per block (p50 and
-    p99: the blocks that run a tempo update are the expensive ones).
+    p99: the blocks that run a tempo update are the expensive ones). The file is streamed:
+    memory is the same for a minute or ten hours (only the onset and beat lists grow).
+    Refuses (``AudioFileError``, ``FileReadError``, a ``ValueError``) a file without samples,
+    a rate or block size the analysis cannot use, and anything that is not a regular file.
     """
-    import soundfile
-
-    data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    rate = int(samplerate or file_rate)
-    if rate != file_rate:
-        data = _resample(data, int(file_rate), rate)
-    analyzer = Analyzer(rate, blocksize, config)
-    onsets: list[float] = []
-    beats: list[float] = []
-    latencies_ms: list[float] = []
-    bpms: list[float] = []
-    cost_ns = np.zeros(max(1, math.ceil(len(data) / blocksize)), np.int64)
-    blocks = 0
-    for start in range(0, len(data), blocksize):
-        block = data[start:start + blocksize]
-        t0 = time.perf_counter_ns()
-        f = analyzer.process(block)
-        cost_ns[blocks] = time.perf_counter_ns() - t0
-        blocks += 1
-        if f.onset:
-            onsets.append(round(f.onset_time_s, 5))
-            latencies_ms.append(1000.0 * (f.time_s - f.onset_time_s))
-        if f.beat:
-            beats.append(round(f.beat_time_s, 5))
-        if start >= len(data) // 2 and f.bpm > 0:
-            bpms.append(f.bpm)
+    if not MIN_BLOCKSIZE <= blocksize <= MAX_BLOCKSIZE:
+        raise AudioFileError(
+            f"block size {blocksize} is outside {MIN_BLOCKSIZE}..{MAX_BLOCKSIZE} frames")
+    with open_audio_file(path) as sound:
+        rate = int(samplerate or sound.samplerate)
+        analyzer = Analyzer(rate, blocksize, config)  # refuses a rate it cannot use
+        total = round(sound.frames * rate / sound.samplerate)
+        onsets: list[float] = []
+        beats: list[float] = []
+        latencies_ms = _Quantiles(1e-3, 1e5, 1e-3)
+        bpms = _Quantiles(10.0, 1000.0, 1e-4)
+        cost_ns = _Quantiles(10.0, 1e11, 1e-3)
+        blocks = 0
+        start = 0
+        for block in file_blocks(sound, blocksize, rate):
+            t0 = time.perf_counter_ns()
+            f = analyzer.process(block)
+            cost_ns.add(time.perf_counter_ns() - t0)
+            blocks += 1
+            if f.onset:
+                onsets.append(round(f.onset_time_s, 5))
+                latencies_ms.add(1000.0 * (f.time_s - f.onset_time_s))
+            if f.beat:
+                beats.append(round(f.beat_time_s, 5))
+            if start >= total // 2 and f.bpm > 0:
+                bpms.add(f.bpm)
+            start += len(block)
     f = analyzer.features
     return {
         "bpm": round(f.bpm, 2),
-        "bpm_median": round(float(np.median(bpms)), 2) if bpms else 0.0,
+        "bpm_median": round(bpms.quantile(0.5), 2) if bpms.n else 0.0,
         "confidence": round(f.confidence, 3),
         "onsets": onsets,
         "beats": beats,
-        "onset_latency_ms_p50": round(float(np.median(latencies_ms)), 2) if latencies_ms
+        "onset_latency_ms_p50": round(latencies_ms.quantile(0.5), 2) if latencies_ms.n
         else None,
         "blocks": blocks,
-        "ms_per_block_p50": round(float(np.median(cost_ns[:blocks])) / 1e6, 4),
-        "ms_per_block_p99": round(float(np.percentile(cost_ns[:blocks], 99)) / 1e6, 4),
+        "ms_per_block_p50": round(cost_ns.quantile(0.5) / 1e6, 4),
+        "ms_per_block_p99": round(cost_ns.quantile(0.99) / 1e6, 4),
         "samplerate": rate,
-        "duration_s": round(len(data) / rate, 3),
+        "duration_s": round(start / rate, 3),
     }
-
