@@ -30,12 +30,12 @@ from live.store import ModelError, load_generator, load_model, write_weights
 from tests.conftest import run_while, wait_for
 
 
-def copy_gan(repo: Path, models: Path, name: str) -> Path:
-    """A copy of the shipped default GAN (weights and model.toml only) under ``models``."""
+def copy_gan(repo: Path, models: Path, name: str, shipped: str = "default-gan") -> Path:
+    """A copy of a shipped model (weights and model.toml only) under ``models``."""
     folder = models / name
     folder.mkdir(parents=True)
     for file in ("model.toml", "model.safetensors"):
-        shutil.copy(repo / "models" / "default-gan" / file, folder / file)
+        shutil.copy(repo / "models" / shipped / file, folder / file)
     return folder
 
 
@@ -94,6 +94,38 @@ def test_bad_arch_values_are_refused_with_the_reason(repo, models, key, value, r
     set_toml(folder, key, value)
     with pytest.raises(ModelError, match=r"model\.toml: bad \[arch\]: " + reason):
         load_generator("bad", models)
+
+
+@pytest.mark.parametrize("shipped, key, value, reason", [
+    ("default-vae", "latent_dim", "0", r"latent_dim must be in \[1, 4096\], got 0"),
+    ("default-vae", "resolution", "1048576", r"resolution must be in \[8, 1024\]"),
+    ("default-vae", "beta", '"x"', r"beta must be a number, got 'x'"),
+    ("default-vae", "beta", "nan", r"beta must be in \[0.0, 1000000.0\], got nan"),
+    ("default-rnn", "hidden", "4000000000", r"hidden must be in \[1, 8192\]"),
+    ("default-rnn", "layers", "-5", r"layers must be in \[1, 16\], got -5"),
+    ("default-rnn", "vocab", "5", r"vocab must be a string of characters, got 5"),
+    ("default-rnn", "dropout", '"x"', r"dropout must be a number"),
+    ("default-rnn", "cell", "[1]", r"cell must be one of"),
+])
+def test_bad_arch_values_of_every_kind_are_refused(repo, models, shipped, key, value, reason):
+    folder = copy_gan(repo, models, "bad", shipped)
+    set_toml(folder, key, value)
+    with pytest.raises(ModelError, match=r"model\.toml: bad \[arch\]: " + reason):
+        load_model("bad", models)
+
+
+def test_a_vae_with_1d_directions_is_refused(repo, models):
+    rewrite_weights(copy_gan(repo, models, "bad", "default-vae"), one_d_directions)
+    with pytest.raises(ModelError, match=r"extra\.directions is \(128,\), must be \(k, D\) "
+                                         r"with D = 128"):
+        load_generator("bad", models)
+
+
+def test_a_char_rnn_with_extra_tensors_is_refused(repo, models):
+    folder = copy_gan(repo, models, "bad", "default-rnn")
+    rewrite_weights(folder, lambda t: t.update({"extra.directions": torch.zeros(2, 4)}))
+    with pytest.raises(ModelError, match="a char-rnn model has none"):
+        load_model("bad", models)
 
 
 def test_an_absurd_architecture_is_refused_before_anything_is_allocated(repo, models):
