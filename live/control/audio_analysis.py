@@ -906,6 +906,8 @@ def _resampled(sound: soundfile.SoundFile, target_rate: int,
         if len(data) == 0:
             return
         last_index = first + len(data) - 1
+        if at_end:  # the frames really read, not what a (possibly lying) header claimed
+            total = min(total, round((last_index + 1) / ratio))
         # past the last input frame (the final output frames) the last sample holds
         end = total if at_end else min(total, math.floor(last_index / ratio) + 1)
         positions = np.arange(done, end) * ratio - first
