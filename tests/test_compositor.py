@@ -247,3 +247,83 @@ def test_the_colour_transform_is_identity_at_defaults():
     assert np.allclose(np.array(matrix).reshape(3, 3), np.eye(3))
     assert np.allclose(offset, 0.0)
     assert math.isclose(colour_transform(0, 1, 1, 1, 1.0)[1][0], 1.0)
+
+
+def test_readback_returns_the_frame_before_the_newest_without_waiting(ctx):
+    from live.render.readback import Readback
+
+    comp = Compositor(ctx, (16, 8))
+    readback = Readback(ctx, (16, 8))
+    seen = []
+    for value in (1.0, -1.0, 0.0):
+        comp.upload(np.full((4, 4, 3), value, np.float32))
+        comp.render(Controls(), 1 / 60)
+        readback.request(comp.output.framebuffer)
+        frame = readback.collect()
+        seen.append(None if frame is None else float(frame.mean()))
+    assert seen[0] is None and seen[1] >= 254 and seen[2] <= 1  # one frame late
+    now = readback.latest(comp.output.framebuffer)
+    assert abs(float(now.mean()) - 127.5) <= 1 and now.shape == (8, 16, 3)
+    readback.release()
+    comp.release()
+
+
+def test_render_scale_steps_down_to_the_floor_and_back_up():
+    from live.render.scale import WINDOW_FRAMES, RenderScale
+
+    scale = RenderScale("auto", floor=0.5, budget_ms=1000 / 60)
+    for _ in range(20 * WINDOW_FRAMES):
+        scale.update(40.0)  # far over budget
+    assert scale.scale == 0.5  # never below the floor
+    for _ in range(20 * WINDOW_FRAMES):
+        scale.update(1.0)  # ample room
+    assert scale.scale == 1.0
+    fixed = RenderScale(0.75)
+    assert fixed.update(100.0) == 0.75 and not fixed.auto
+
+
+def test_render_scale_does_not_hunt_between_two_steps():
+    from live.render.scale import WINDOW_FRAMES, RenderScale
+
+    scale = RenderScale("auto", floor=0.3, budget_ms=10.0)
+    cost_at_full = 9.0  # ms at scale 1: a little over the 6 ms share
+
+    history = []
+    for _ in range(60 * WINDOW_FRAMES):
+        history.append(scale.update(cost_at_full * scale.scale ** 2))
+    settled = history[-20 * WINDOW_FRAMES:]
+    assert len(set(settled)) == 1 and settled[0] < 1.0
+
+
+def test_gpu_timer_measures_the_passes(ctx):
+    from live.render.scale import GpuTimer
+
+    comp = Compositor(ctx, (64, 36))
+    comp.upload(np.zeros((8, 8, 3), np.float32))
+    timer = GpuTimer(ctx)
+    measured = []
+    for _ in range(6):
+        timer.begin()
+        comp.render(Controls(), 1 / 60)
+        measured.append(timer.end())
+    assert measured[-1] is not None and measured[-1] > 0.0
+    comp.release()
+
+
+def test_sprites_are_drawn_tinted_and_faded(ctx):
+    import pygame
+
+    from live.render.sprites import SpriteFactory
+
+    comp = Compositor(ctx, (32, 32))
+    comp.upload(-np.ones((4, 4, 3), np.float32))  # black picture
+    surface = pygame.Surface((8, 8), pygame.SRCALPHA)
+    surface.fill((255, 255, 255, 255))
+    sprite = SpriteFactory(ctx).from_surface(surface)
+    sprite.color = pygame.Color(255, 0, 0)
+    sprite.alpha = 128
+    comp.render(Controls(), 1 / 60, overlays=[(sprite, pygame.Rect(4, 2, 8, 8))])
+    out = comp.read_output().astype(int)
+    assert abs(out[5, 7, 0] - 128) <= 2 and out[5, 7, 1] <= 1  # red at half opacity
+    assert out[1, 7].max() <= 1 and out[5, 3].max() <= 1 and out[11, 7].max() <= 1  # placed
+    comp.release()

@@ -154,7 +154,7 @@ class Compositor:
     # ------------------------------------------------------------------ per frame
     def render(self, controls, dt: float, overlays=(), hud=(), before_hud=None) -> None:
         """Compose one frame from the last upload into ``self.output`` (or the window).
-        ``overlays`` and ``hud`` are ``(texture, (x, y, w, h), opacity)`` quads in output
+        ``overlays`` and ``hud`` are ``(Sprite, rect)`` pairs, rects ``(x, y, w, h)`` in output
         pixels; ``before_hud()`` runs after the overlays, before the HUD (read-backs)."""
         mirror = int(controls["fx.mirror"])
         segments = int(controls["fx.kaleido"])
@@ -253,10 +253,12 @@ class Compositor:
         p.set("target_size", (float(self.output_size[0]), float(self.output_size[1])))
         p.set("flip_y", self.screen)
         self.ctx.enable(moderngl.BLEND)
-        for texture, rect, opacity in quads:
-            p.set("rect", tuple(float(v) for v in rect))
-            p.set("opacity", float(opacity))
-            p.bind(image=texture)
+        for sprite, rect in quads:
+            p.set("rect", (float(rect[0]), float(rect[1]), float(rect[2]), float(rect[3])))
+            p.set("opacity", sprite.alpha / 255.0)
+            color = sprite.color
+            p.set("tint", (color[0] / 255.0, color[1] / 255.0, color[2] / 255.0))
+            p.bind(image=sprite.texture)
             p.draw(framebuffer)
         self.ctx.disable(moderngl.BLEND)
 

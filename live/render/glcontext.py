@@ -48,6 +48,7 @@ def standalone() -> object:
     except Exception as exc:  # glcontext raises bare Exceptions naming the missing library
         raise GLContextError(f"cannot create a headless OpenGL {REQUIRED_GL // 100}."
                              f"{REQUIRED_GL % 100 // 10} context ({exc}); {INSTALL_HINT}") from None
+    ctx.gc_mode = "auto"  # textures of text lines that left are released with them
     log.debug("GL: %s, %s", ctx.info.get("GL_RENDERER"), ctx.info.get("GL_VERSION"))
     return ctx
 
@@ -61,6 +62,7 @@ def from_window() -> object:
         raise GLContextError(f"the window has no OpenGL {REQUIRED_GL // 100}."
                              f"{REQUIRED_GL % 100 // 10} core context ({exc}); "
                              f"update the graphics driver, or {INSTALL_HINT}") from None
+    ctx.gc_mode = "auto"
     log.info("GL: %s, %s", ctx.info.get("GL_RENDERER"), ctx.info.get("GL_VERSION"))
     return ctx
 

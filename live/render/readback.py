@@ -1,0 +1,58 @@
+"""Asynchronous read-back of the finished picture through pixel buffer objects.
+
+``request`` queues a copy of the output framebuffer into one of two GL buffers and returns at
+once (the GPU fills it while the next frame renders); ``collect`` maps the buffer filled one
+frame earlier into a host array reused every frame. Recording, snapshots and video out read
+frames one frame late and the render loop never waits for the GPU to finish a frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Readback:
+    """Double-buffered PBO read-back of ``size`` (w, h) RGB frames, row 0 at the top."""
+
+    def __init__(self, ctx, size: tuple[int, int]) -> None:
+        width, height = size
+        self.size = size
+        self._buffers = [ctx.buffer(reserve=width * height * 3) for _ in range(2)]
+        self._filled: list[bool | None] = [None, None]
+        """Per buffer: None when empty, else whether its rows go up."""
+        self._next = 0
+        self.frame = np.empty((height, width, 3), np.uint8)
+        """The last collected frame; rewritten by every ``collect`` (copy it to keep it)."""
+        self.requests = 0
+
+    def request(self, framebuffer, flip: bool = False) -> None:
+        """Queue a copy of ``framebuffer``'s colour (no wait). ``flip``: the window's
+        framebuffer, whose rows go up (``collect`` then returns a flipped view)."""
+        index = self._next
+        framebuffer.read_into(self._buffers[index], components=3, alignment=1)
+        self._filled[index] = flip
+        self._next ^= 1
+        self.requests += 1
+
+    def collect(self) -> np.ndarray | None:
+        """The frame requested before the newest one (None until two were requested). The
+        mapping waits only if the GPU has not finished that older frame yet."""
+        return self._read(self._next)
+
+    def latest(self, framebuffer, flip: bool = False) -> np.ndarray:
+        """Copy this frame now and wait for it (snapshots; not for every frame)."""
+        index = self._next
+        self.request(framebuffer, flip)
+        return self._read(index)
+
+    def _read(self, index: int) -> np.ndarray | None:
+        flip = self._filled[index]
+        if flip is None:
+            return None
+        self._buffers[index].read_into(self.frame)  # maps the buffer: a GPU sync point
+        self._filled[index] = None
+        return self.frame[::-1] if flip else self.frame
+
+    def release(self) -> None:
+        for buffer in self._buffers:
+            buffer.release()
