@@ -108,6 +108,14 @@ def test_the_issues_literal_targets_are_refused():
             check_record_path(Path(target))
 
 
+def test_a_disk_already_full_is_refused_before_the_show_starts(small_disk, capsys):
+    (small_disk / "filler").write_bytes(b"\0" * 500_000)
+    out = small_disk / "show.mp4"
+    assert main(["run", "--headless", "--frames", "1", "--record", str(out), *SMALL]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"live: cannot record to {out}: no space left on the disk of {small_disk}")
+
+
 def test_a_good_target_is_checked_without_leaving_a_file(tmp_path):
     target = tmp_path / "new" / "folder" / "show.MOV"
     check_record_path(target)
