@@ -413,11 +413,14 @@ class Analyzer:
             self._magnitude = np.zeros_like(self._mono)
             self._tiny = np.zeros(len(self._mono), bool)
         mono = self._mono[:n]
-        with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, 1e300 -> float32
-            if block.ndim == 2 and block.shape[1] > 1:
-                np.mean(block, axis=1, out=mono)
-            else:
-                np.copyto(mono, block.reshape(n), casting="unsafe")
+        if (block.ndim == 2 and block.shape[1] > 1) or block.dtype != np.float32:
+            with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, 1e300 -> float32
+                if block.ndim == 2 and block.shape[1] > 1:
+                    np.mean(block, axis=1, out=mono)
+                else:
+                    np.copyto(mono, block.reshape(n), casting="unsafe")
+        else:  # what the live input hands over: nothing to overflow in a copy
+            np.copyto(mono, block.reshape(n))
         self._sanitise(mono)
         f = self.features
         f.onset = False
@@ -445,11 +448,16 @@ class Analyzer:
         A non-finite sample carries no level, so it becomes silence; clipping bounds every
         power and sum below float32 overflow; denormals would only slow the FFT down.
         """
-        np.nan_to_num(mono, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        np.clip(mono, -INPUT_LIMIT, INPUT_LIMIT, out=mono)
         n = len(mono)
         magnitude, tiny = self._magnitude[:n], self._tiny[:n]
         np.abs(mono, out=magnitude)
+        # plain ufuncs, no np.clip / np.nan_to_num (each costs more than the rest together);
+        # a NaN fails the comparison too, so an ordinary block takes one reduction here
+        if not float(np.maximum.reduce(magnitude, initial=0.0)) <= INPUT_LIMIT:
+            np.nan_to_num(mono, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.minimum(mono, INPUT_LIMIT, out=mono)
+            np.maximum(mono, -INPUT_LIMIT, out=mono)
+            np.abs(mono, out=magnitude)
         np.less(magnitude, DENORMAL_BELOW, out=tiny)
         np.putmask(mono, tiny, 0.0)
 
