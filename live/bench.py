@@ -184,6 +184,43 @@ def bare_decode(engine: Engine, frames: int) -> np.ndarray:
     return result[0]
 
 
+def sharpness(rgb: np.ndarray) -> float:
+    """Visible detail of a frame: the mean absolute Laplacian of its luma (0-255 scale) over
+    the interior pixels. A soft, upscaled picture scores low; crisp edges score high."""
+    luma = rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    laplacian = (4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1]
+                 - luma[1:-1, :-2] - luma[1:-1, 2:])
+    return float(np.abs(laplacian).mean())
+
+
+class SharpnessProbe(threading.Thread):
+    """Captures the output a few times a second during the quiet phase (through the engine's
+    snapshot path, without the HUD) and keeps each frame's ``sharpness``."""
+
+    def __init__(self, engine: Engine, phases: LoadPhases, every_s: float = 0.2) -> None:
+        super().__init__(name="bench-sharpness", daemon=True)
+        self.engine, self.phases, self.every_s = engine, phases, every_s
+        self.values: list[float] = []
+        self.stop = threading.Event()
+        engine.capture_hook = self._measure
+
+    def _measure(self, captured) -> None:
+        if isinstance(captured, np.ndarray):
+            frame = captured
+        else:  # a pygame surface
+            import pygame
+
+            frame = pygame.surfarray.array3d(captured).transpose(1, 0, 2)
+        self.values.append(sharpness(frame))
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            if "quiet" in self.phases.windows:  # the quiet phase is over
+                return
+            if self.engine.frames.count > SKIP_FRAMES:
+                self.engine.snapshot()
+
+
 def _window(presents: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
     """Indices of the frames presented inside ``window`` (all frames when None)."""
     if window is None:
@@ -225,6 +262,8 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     bare_before = bare_decode(engine, min(frames, 300))
     injector = Injector(osc.port)
     injector.start()
+    probe = SharpnessProbe(engine, phases)
+    probe.start()
     started = time.perf_counter()
     try:
         phases.start()
@@ -233,6 +272,8 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     finally:
         injector.stop.set()
         injector.join()
+        probe.stop.set()
+        probe.join()
         phases.join(timeout=30)
         phases.close()
         if surface is not None:
@@ -286,6 +327,8 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "text": None if engine.text is None else {
             "model": engine.text.gen.name, "chars_typed": engine.text.typed,
             "line_renders": getattr(engine.text.layer, "renders", None)},
+        "sharpness": round(float(np.mean(probe.values)), 3) if probe.values else None,
+        "sharpness_frames": len(probe.values),
         "stage_ms": {name: round(float(np.median(stage_ms[:, i])), 3)
                      for i, name in enumerate(STAGES)},
     }

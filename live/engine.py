@@ -231,6 +231,8 @@ class Engine:
         self._beat_phase = 0.0
         self.external_tempo_phase = False
         """True while another clock (Ableton Link) writes the tempo.phase source."""
+        self.capture_hook = None
+        """When set, captured frames (``snapshot``) go to this callable, not to a PNG."""
         self.status_lines: list = []
         """Callables returning an extra HUD line (OSC, MIDI), each cheap to call."""
         pipeline = cfg.engine.pipeline
@@ -512,6 +514,9 @@ class Engine:
 
     def _write_snapshot(self) -> None:
         surface, self.display.captured = self.display.captured, None
+        if self.capture_hook is not None:  # live bench measures the picture instead
+            self.capture_hook(surface)
+            return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         path = self.cfg.path("snapshots") / f"live-{stamp}.png"
         self._snapshot_threads.append(save_png_async(surface, path))
