@@ -867,18 +867,20 @@ def file_blocks(sound: soundfile.SoundFile, blocksize: int, samplerate: int | No
     Every block is a view into one reused buffer, valid until the next one: copy it to keep
     it. Memory stays the same however long the file is.
     """
-    buffer = np.zeros((blocksize, sound.channels), np.float32)
     if samplerate is None or samplerate == sound.samplerate:
+        # several blocks per read: each read is a call into libsndfile that costs about
+        # as much as the callback itself
+        chunk = np.zeros((blocksize * max(1, 8192 // blocksize), sound.channels), np.float32)
         while True:
-            block = sound.read(dtype="float32", always_2d=True, out=buffer)
-            got = len(block)
-            if got and got < blocksize and pad:
-                buffer[got:] = 0.0
-                block = buffer
-            if got:
-                yield block
-            if got < blocksize:
+            got = len(sound.read(dtype="float32", always_2d=True, out=chunk))
+            for start in range(0, got, blocksize):
+                end = start + blocksize
+                if end > got and pad:
+                    chunk[got:end] = 0.0
+                yield chunk[start:min(end, got) if not pad else end]
+            if got < len(chunk):
                 return
+    buffer = np.zeros((blocksize, sound.channels), np.float32)
     filled = 0
     for chunk in _resampled(sound, samplerate):
         pos = 0
