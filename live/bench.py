@@ -1,7 +1,8 @@
 """`live bench`: the real engine path, headless and uncapped, measured against a bare decode.
 
-Everything the show runs runs here: drain, walk, decode (pipelined as configured), fx, upload to
-the texture, present through the SDL renderer at the output size, with the OSC server and its
+Everything the show runs runs here: drain, walk, decode (pipelined as configured), upload, the
+compositor's shader passes at the output size (on an EGL context: Mesa's llvmpipe on a machine
+without a GPU), with the dynamic render scale as configured, with the OSC server and its
 feedback thread running. Control events are real OSC messages sent over loopback UDP at random
 times; a frame's control-to-photon latency is from the moment the message was sent to the end
 of the present of the first frame whose decode consumed it (the slowest path: through the
@@ -299,6 +300,8 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     quiet = _window(presents, phases.windows.get("quiet"))
     quiet = quiet[quiet >= SKIP_FRAMES]
     frame_ms, stage_ms = all_frame_ms[quiet], all_stage_ms[quiet]
+    compositor_ms = log.chronological(log.compositor_ms)[quiet]
+    compositor_ms = compositor_ms[np.isfinite(compositor_ms)]
     events = np.array(injector.stamps, dtype=np.int64)
 
     def control_latency(window: tuple[int, int] | None) -> np.ndarray:
@@ -378,7 +381,13 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "device": choice.label,
         "model": engine.model_name,
         "output_size": list(size),
-        "canvas_size": list(engine.fx.canvas_size),
+        "render_scale": engine.display.render_scale,
+        "render_scale_mode": "auto" if engine.display.scale.auto else "fixed",
+        "render_size": list(engine.compositor.render_size),
+        "compositor_ms_p50": round(percentile(compositor_ms, 50), 3) if len(compositor_ms)
+        else None,
+        "gl_renderer": engine.display.gl_renderer,
+        "gl_timer": engine.display.timer.kind,
         "decode_size": [engine.source_res, engine.source_res],
         "pipeline": engine.pipelined,
         "decode_threads": engine.decode_threads,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,9 @@ class EngineConfig:
     device: str = "auto"
     precision: Literal["auto", "fp32", "fp16"] = "auto"
     threads: int = 0
-    canvas_height: int = 0
+    render_scale: Literal["auto"] | float = "auto"
+    """The compositor's internal size as a fraction of the output: "auto" or a number."""
+    render_scale_min: float = 0.5
     pipeline: Literal["auto", "on", "off"] = "auto"
     max_fps: float = 0.0
     compile: Literal["auto", "on", "off"] = "auto"
@@ -66,7 +69,6 @@ class RecordConfig:
     fps: float = 60.0
     codec: str = "libx264"
     quality: int = 18
-    size: Literal["output", "canvas"] = "output"
     queue_frames: int = 8
 
 
@@ -181,9 +183,25 @@ def _type_name(tp: Any) -> str:
     return {bool: "bool", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
 
 
+RANGES: dict[str, tuple[float, float]] = {
+    "engine.render_scale": (0.1, 2.0),
+    "engine.render_scale_min": (0.1, 1.0),
+}
+"""Numeric keys with a range (section.key: (lowest, highest))."""
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the field type ``tp``; return it in the field's Python type."""
     origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        members = typing.get_args(tp)
+        for member in members:
+            try:
+                return _coerce(value, member, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: expected "
+                          f"{' or '.join(_type_name(m) for m in members)}, got {value!r}")
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
@@ -225,6 +243,10 @@ def _build_section(cls: type, raw: Any, source: str, section: str) -> Any:
         if key not in known:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
         kwargs[key] = _coerce(value, hints[key], where)
+        bounds = RANGES.get(f"{section}.{key}")
+        if bounds and isinstance(kwargs[key], float) and not bounds[0] <= kwargs[key] <= bounds[1]:
+            raise ConfigError(f"{where}: expected {bounds[0]:g} to {bounds[1]:g}, "
+                              f"got {kwargs[key]!r}")
     return cls(**kwargs)
 
 

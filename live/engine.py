@@ -1,11 +1,13 @@
-"""The render loop: controls -> walk -> decode -> fx -> present, once per frame.
+"""The render loop: controls -> walk -> decode -> compositor -> present, once per frame.
 
-The main thread owns pygame and this loop. With the decode pipeline on (the default on a CPU),
-a worker thread decodes frame N+1 while the main thread runs fx and presents frame N; the
+The main thread owns pygame, the OpenGL context and this loop. With the decode pipeline on, a
+worker thread decodes frame N+1 while the main thread composes and presents frame N; the
 latency this costs is what ``live bench`` reports as control-to-photon. Everything the loop
-touches per frame is allocated before the first frame: the latent buffers, the fx buffers,
-the host frame the texture is uploaded from. The loop never waits on I/O: snapshots are
-written by a thread, recording is handed to a writer thread through a fixed ring.
+touches per frame is allocated before the first frame: the latent buffers, the host buffer
+the decoded frame is uploaded from, the compositor's textures. The loop never waits on I/O:
+snapshots are written by a thread, recordings get read-back frames through a fixed ring.
+Model preparation lives in live/decode.py, recording in live/render/recording.py, the HUD's
+lines in live/render/hud.py.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ import torch
 from live.config import Config
 from live.control.keyboard import handle_events
 from live.control.tempo import TapTempo
+from live.decode import DecodeWorker, prepare_model
 from live.device import DeviceChoice, synchronize
 from live.modulation import Modulation, SourceTable
 from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
-from live.render.fx import FxChain
-from live.render.hud import Hud
-from live.render.record import CLOSE_TIMEOUT_S, Recorder, save_png_async
+from live.render.hud import Hud, status_lines
+from live.render.record import save_png_async
+from live.render.recording import Recording
 from live.scenes import Scene
 from live.store import LoadedGenerator
 from live.walk import Walk
@@ -45,7 +48,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
 
-STAGES = ("controls", "walk", "decode", "fx", "present")
+STAGES = ("controls", "walk", "decode", "compose", "present")
 RESIZE_EVENTS = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED)
 MAX_DT_S = 0.1
 """A stall longer than this is not replayed as a jump in the walk."""
@@ -54,20 +57,6 @@ QUANTIZE_MAX_S = 8.0
 """A bar-quantised scene switch never waits longer than this."""
 DECODE_WAIT_S = 0.5
 """How long the loop waits for a decode before re-presenting the last frame."""
-
-
-def canvas_size_for(output: tuple[int, int], fit: str, source_res: int, canvas_height: int,
-                    device: torch.device) -> tuple[int, int]:
-    """The fx canvas: the output's aspect (fill) or square (fit), at a device-dependent height.
-
-    On a CPU the canvas is the decoded resolution (the texture path does the upscale, and fx
-    at that size keep the present short enough for one-frame control latency);
-    on a GPU it is the output height. Sizes are even so any video encoder takes them.
-    """
-    out_w, out_h = output
-    height = canvas_height or (out_h if device.type != "cpu" else min(out_h, source_res))
-    width = height if fit == "fit" else round(height * out_w / out_h)
-    return width + width % 2, height + height % 2
 
 
 @dataclass
@@ -81,10 +70,14 @@ class FrameLog:
         self.stage_ms = np.zeros((self.capacity, len(STAGES)))
         self.stamp_ns = np.zeros(self.capacity, dtype=np.int64)
         self.present_ns = np.zeros(self.capacity, dtype=np.int64)
+        self.compositor_ms = np.full(self.capacity, np.nan)
+        """The compositor's own time per frame (GPU timer queries; NaN: not measured)."""
         self.count = 0
 
-    def add(self, frame_ms: float, stages: np.ndarray, stamp_ns: int, present_ns: int) -> None:
+    def add(self, frame_ms: float, stages: np.ndarray, stamp_ns: int, present_ns: int,
+            compositor_ms: float | None = None) -> None:
         i = self.count % self.capacity
+        self.compositor_ms[i] = np.nan if compositor_ms is None else compositor_ms
         self.frame_ms[i] = frame_ms
         self.stage_ms[i] = stages
         self.stamp_ns[i] = stamp_ns
@@ -99,73 +92,8 @@ class FrameLog:
         return np.concatenate([array[start:], array[:start]])
 
 
-class DecodeWorker:
-    """Decodes on its own thread, one request in flight, results handed back with their stamp."""
-
-    def __init__(self, decode, threads: int) -> None:
-        self._decode = decode
-        self._threads = threads
-        self._request = threading.Event()
-        self._done = threading.Event()
-        self._done.set()
-        self._stop = False
-        self._args: tuple = ()
-        self.result: tuple[torch.Tensor | None, int, float] = (None, 0, 0.0)
-        self.error: Exception | None = None
-        self._thread = threading.Thread(target=self._run, name="decode", daemon=True)
-        self._thread.start()
-
-    def submit(self, truncation: float, stamp_ns: int) -> None:
-        self._args = (truncation, stamp_ns)
-        self._done.clear()
-        self._request.set()
-
-    def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
-
-    def _run(self) -> None:
-        if self._threads > 0:
-            torch.set_num_threads(self._threads)
-        while True:
-            self._request.wait()
-            self._request.clear()
-            if self._stop:
-                return
-            truncation, stamp = self._args
-            start = time.perf_counter()
-            try:
-                image = self._decode(truncation)
-                self.result = (image, stamp, (time.perf_counter() - start) * 1e3)
-            except Exception as exc:  # a failed decode must not kill the show
-                self.error = exc
-            self._done.set()
-
-    def close(self) -> None:
-        self._stop = True
-        self._request.set()
-        self._thread.join(timeout=2.0)
-
-
-class _Decode(torch.nn.Module):
-    """Decode with an offset along the model's PCA directions, as one traceable forward.
-
-    A GAN's directions live in w (after the mapping network), a VAE's in z.
-    """
-
-    def __init__(self, module: torch.nn.Module, offset_in_w: bool) -> None:
-        super().__init__()
-        self.module = module
-        self.offset_in_w = offset_in_w
-
-    def forward(self, z: torch.Tensor, truncation: torch.Tensor,
-                offset: torch.Tensor) -> torch.Tensor:
-        if self.offset_in_w:
-            return self.module.decode(z, truncation, offset)
-        return self.module.decode(z + offset, truncation)
-
-
 class Engine:
-    """One show: a generator, a walk, an fx chain and a display, driven by a bus."""
+    """One show: a generator, a walk and the compositor's display, driven by a bus."""
 
     def __init__(self, cfg: Config, model: LoadedGenerator, choice: DeviceChoice,
                  scene: Scene, headless: bool = False, record: Path | None = None,
@@ -182,23 +110,17 @@ class Engine:
         self.fixed_dt = fixed_dt
         self.decode_every = 1
         """Decode every n-th frame only (``live soak`` fast-forwards with it); 1 = always."""
-        device, dtype = choice.device, choice.dtype
+        device = choice.device
 
         self.traced = cfg.engine.compile == "on" or (
             cfg.engine.compile == "auto" and device.type == "cpu")
         self._adopt(self._prepare_model(model, warm=0))
 
-        self.display = Display(cfg.display, headless=headless)
-        output = self.display.output_size
-        canvas = canvas_size_for(output, cfg.display.fit, self.source_res,
-                                 cfg.engine.canvas_height, device)
-        self.host = torch.empty((canvas[1], canvas[0], 3), dtype=torch.uint8,
-                                pin_memory=device.type == "cuda")
-        self.display.attach(self.host.numpy())
-        self.fx = FxChain(canvas, device, dtype)
-        if device.type == "cpu":
-            self.fx.frame = self.host  # fx writes straight into the uploaded buffer
-        self.hud = Hud(self.display.renderer)
+        self.display = Display(cfg.display, headless=headless,
+                               render_scale=cfg.engine.render_scale,
+                               render_scale_min=cfg.engine.render_scale_min)
+        self.compositor = self.display.compositor
+        self.hud = Hud(self.display.sprites)
         self.hud.visible = cfg.display.hud
 
         self.walk = Walk(self.latent_dim, seed=cfg.show.seed,
@@ -212,14 +134,14 @@ class Engine:
         self._on_bar = False
         self.switches = 0
 
-        self.recorder: Recorder | None = None
-        self._pending_recorder: Recorder | None = None
-        self._recorder_threads: list[threading.Thread] = []
-        self.recording_error = ""
+        self.recording = Recording(cfg, self.bus, lambda: self.display.output_size,
+                                   offline=fixed_dt is not None)
         if record is not None:
-            self.recorder = self._new_recorder(record)
-            self.bus.set("show.record", True)
-        self._recording = record is not None
+            try:
+                self.recording.start(record)
+            except Exception:
+                self.display.close()
+                raise
         self.listeners: list = []
         """Objects with ``handle(event)`` that see every trigger after the engine (scene
         switches, MIDI learn, the text layer, the audio tempo); called on this thread, so they
@@ -253,9 +175,12 @@ class Engine:
         self.frames = FrameLog(log_capacity)
         self._stages = np.zeros(len(STAGES))
         self._last_image: torch.Tensor | None = None
+        self._uploaded: torch.Tensor | None = None
         self._snapshot_threads: list[threading.Thread] = []
         self._last_shown_stamp_ns = 0
         self.last_control_to_photon_ms = 0.0
+        self.last_control_shown_ns = 0
+        """When the newest control event first reached the picture (0: never)."""
         self.text = None
         """The live text (live/textgen.py): a sampler thread and the layer drawing it."""
         if text_model is not None:
@@ -274,60 +199,21 @@ class Engine:
         if self.text is None:
             from live.render.text import TextLayer
 
-            self.text = TextShow(gen, TextLayer(self.display.renderer,
+            self.text = TextShow(gen, TextLayer(self.display.sprites,
                                                 self.display.output_size))
             self.listeners.append(self.text)
         else:
             old, self.text.gen = self.text.gen, gen
             old.close()
 
-    def _new_recorder(self, path: Path) -> Recorder:
-        output = self.display.output_size
-        return Recorder(
-            path, self.fx.canvas_size, self.cfg.record.fps,
-            output_size=output if self.cfg.record.size == "output" else None,
-            codec=self.cfg.record.codec, quality=self.cfg.record.quality,
-            queue_frames=self.cfg.record.queue_frames,
-            drop_when_behind=self.fixed_dt is None,
-        )
+    @property
+    def recorder(self):
+        """The running recorder (live/render/record.py), or None."""
+        return self.recording.recorder
 
-    def _follow_record_switch(self) -> None:
-        """``show.record`` turned on or off: start or finish a recording off this thread."""
-        if self._pending_recorder is not None:
-            self.recorder, self._pending_recorder = self._pending_recorder, None
-        wanted = self.controls["show.record"] >= 0.5
-        if wanted == self._recording:
-            return
-        self._recording = wanted
-        if wanted:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = self.cfg.path("recordings") / f"live-{stamp}.mp4"
-            thread = threading.Thread(target=self._open_recorder, args=(path,),
-                                      name="recorder-open", daemon=True)
-        else:
-            recorder, self.recorder = self.recorder, None
-            if recorder is None:
-                return
-            thread = threading.Thread(target=recorder.close, name="recorder-close",
-                                      daemon=True)
-            log.info("recording stopped: %s", recorder.path)
-        thread.start()
-        self._recorder_threads = [t for t in self._recorder_threads if t.is_alive()]
-        self._recorder_threads.append(thread)
-
-    def _open_recorder(self, path: Path) -> None:
-        try:
-            recorder = self._new_recorder(path)
-        except Exception as exc:  # no ffmpeg, no disk: the show goes on
-            self.recording_error = str(exc)
-            log.error("recording could not start: %s", exc)
-            self.bus.set("show.record", False)
-            return
-        log.info("recording to %s", path)
-        if self._recording:
-            self._pending_recorder = recorder
-        else:  # switched off again while ffmpeg was starting
-            recorder.close()
+    @property
+    def recording_error(self) -> str:
+        return self.recording.error
 
     def apply_scene(self, scene: Scene) -> None:
         for name, value in scene.values.items():
@@ -355,59 +241,14 @@ class Engine:
         self._pc.copy_(self._pc_host, non_blocking=True)
         torch.mv(self._directions.t(), self._pc, out=self._offset)
 
-    @torch.inference_mode()
     def _prepare_model(self, model: LoadedGenerator, warm: int = 3) -> dict:
-        """Everything that depends on the model, built without touching the running show:
-        on the device, baked, traced and warmed. ``_adopt`` puts it in place (render thread).
-        """
-        device, dtype = self.choice.device, self.choice.dtype
-        pin = device.type == "cuda"
-        gen = model.module.to(device=device, dtype=dtype)
-        if self.choice.channels_last:
-            gen = gen.to(memory_format=torch.channels_last)
-        gen = gen.eval().bake()
-        state = {
-            "model_name": model.name, "generator": gen, "source_res": gen.resolution,
-            "latent_dim": gen.latent_dim, "offset_in_w": model.kind == "gan",
-            "_z_host": torch.zeros(1, gen.latent_dim, pin_memory=pin),
-            "_z": torch.randn(1, gen.latent_dim).to(device, dtype),
-            "_truncation": torch.ones((), device=device, dtype=dtype),
-            "_directions": None, "_pc_host": None, "_pc": None,
-        }
-        # PCA faders (walk.pc1..4): directions scaled by their spread, in w (GAN) or z (VAE)
-        offset_dim = gen.cfg.w_dim if state["offset_in_w"] else gen.latent_dim
-        state["_offset"] = torch.zeros(offset_dim, device=device, dtype=dtype)
-        directions = model.extra.get("directions")
-        if directions is not None and directions.shape[-1] == offset_dim:
-            count = min(len(PC_PARAMS), len(directions))
-            spread = model.extra.get("direction_std", torch.ones(len(directions)))[:count]
-            state["_directions"] = (directions[:count] * spread[:, None]).to(device, dtype)
-            state["_pc_host"] = torch.zeros(count, pin_memory=pin)
-            state["_pc"] = torch.zeros(count, device=device, dtype=dtype)
-        decoder = _Decode(gen, state["offset_in_w"])
-        inputs = (state["_z"], state["_truncation"], state["_offset"])
-        if self.traced:
-            decoder = self._trace(decoder, inputs)
-        for _ in range(warm):  # first calls of a traced graph optimise it: not on stage
-            decoder(*inputs)
-        synchronize(device)
-        state["_decoder"] = decoder
-        return state
+        """Everything that depends on the model, built without touching the running show
+        (live/decode.py); ``_adopt`` puts it in place on the render thread."""
+        return prepare_model(model, self.choice, self.traced, warm)
 
     def _adopt(self, state: dict) -> None:
         for name, value in state.items():
             setattr(self, name, value)
-
-    @staticmethod
-    def _trace(decoder: torch.nn.Module, inputs: tuple):
-        """A TorchScript trace of the batch-1 decode.
-
-        A traced decode runs as one call into C++ that releases the GIL for its whole length,
-        so a decode worker and the main thread (fx, present) truly overlap; eager decoding
-        takes the GIL between every op and stalls behind the present.
-        """
-        traced = torch.jit.trace(decoder, inputs, check_trace=False)
-        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
     def prepare_in_background(self, model: LoadedGenerator) -> dict:
         """``_prepare_model`` for a thread other than the render thread, warmed with the
@@ -443,7 +284,7 @@ class Engine:
         self.use_scene(scene)
         if model_state is not None:
             self._swap_in_model(model_state)
-        self.fx.start_fade(fade_s)
+        self.compositor.start_fade(fade_s)
         self.switches += 1
 
     def _swap_in_model(self, state: dict) -> None:
@@ -472,9 +313,16 @@ class Engine:
         self.walk.cues = cues
         for _ in range(frames):
             image = self._decode(self.controls["walk.truncation"])
-            self.fx.apply(image, self.controls, 0.0)
+            self._upload_frame(image)
+            self.display.compose(self.controls, 0.0)
         synchronize(self.choice.device)
         self._last_image = image
+
+    def _upload_frame(self, image: torch.Tensor) -> None:
+        """The decoded (1, 3, R, R) frame to the compositor's texture, through the host buffer
+        prepared with the model: on CUDA this copy is the frame's one device -> host sync."""
+        self._upload.copy_(image[0].permute(1, 2, 0))
+        self.display.upload(self._upload.numpy())
 
     def _load_latent(self, z: np.ndarray) -> None:
         self._z_host[0].copy_(torch.from_numpy(z))
@@ -487,7 +335,7 @@ class Engine:
             if name.startswith(("cue.", "walk.")):
                 self.walk.handle(event)
             elif name == "fx.flash":
-                self.fx.flash(event.arg or 1.0)
+                self.compositor.flash(event.arg or 1.0)
             elif name == "show.hud":
                 self.hud.toggle()
             elif name == "show.fullscreen":
@@ -513,10 +361,11 @@ class Engine:
         self.display.request_capture()
 
     def _write_snapshot(self) -> None:
-        surface, self.display.captured = self.display.captured, None
+        frame, self.display.captured = self.display.captured, None
         if self.capture_hook is not None:  # live bench measures the picture instead
-            self.capture_hook(surface)
+            self.capture_hook(frame)
             return
+        surface = pygame.image.frombuffer(frame.tobytes(), frame.shape[1::-1], "RGB")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         path = self.cfg.path("snapshots") / f"live-{stamp}.png"
         self._snapshot_threads.append(save_png_async(surface, path))
@@ -569,7 +418,7 @@ class Engine:
                 self._handle_triggers()
                 if self.text is not None:
                     self.text.frame(dt, self.controls, bool(self.sources.fired[self._beat_index]))
-                self._follow_record_switch()
+                self.recording.follow(self.controls["show.record"] >= 0.5)
                 stamp = self.controls.newest_stamp_ns
                 t1 = time.perf_counter()
                 stages[0] = (t1 - t0) * 1e3
@@ -607,30 +456,30 @@ class Engine:
                     image = self._last_image
                 self._last_image = image
 
-                frame = self.fx.apply(image, self.controls, dt)
-                if frame.data_ptr() != self.host.data_ptr():
-                    self.host.copy_(frame)  # device -> host: the frame's sync point
+                if image is not self._uploaded:
+                    self._upload_frame(image)
+                    self._uploaded = image
+                overlays = self.text.layer.update(dt, self.controls) if self.text else []
+                hud = self.hud.update(dt, self.hud_lines())
+                self.display.reading = self.recording.active
+                self.display.compose(self.controls, dt, overlays, hud)
                 t4 = time.perf_counter()
                 stages[3] = (t4 - t3) * 1e3
 
-                overlays = self.text.layer.update(dt, self.controls) if self.text else []
-                self.display.set_overlays(overlays, self.hud.update(dt, self.hud_lines()))
                 self.display.present()
                 present_ns = time.perf_counter_ns()
                 if self.display.captured is not None:
                     self._write_snapshot()
-                if (self.recorder is not None and not self.recorder.push(self.display.host)
-                        and self.recorder.error is not None):
-                    # disk full, ffmpeg gone: finish the file off this thread, the show goes on
-                    self.recording_error = self.recorder.error
-                    self.bus.set("show.record", False)
+                self.recording.push(self.display.frame)
                 t5 = time.perf_counter()
                 stages[4] = (t5 - t4) * 1e3
 
-                self.frames.add((t5 - frame_start) * 1e3, stages, image_stamp, present_ns)
+                self.frames.add((t5 - frame_start) * 1e3, stages, image_stamp, present_ns,
+                                self.display.compositor_ms)
                 if image_stamp > self._last_shown_stamp_ns:
                     # the first frame showing a new control: its latency, for the HUD
                     self.last_control_to_photon_ms = (present_ns - image_stamp) / 1e6
+                    self.last_control_shown_ns = present_ns
                     self._last_shown_stamp_ns = image_stamp
                 frame_start = t5
                 shown += 1
@@ -644,25 +493,7 @@ class Engine:
         return shown
 
     def hud_lines(self) -> list[str]:
-        n = min(self.frames.count, 120)
-        if not self.hud.visible:
-            return []
-        recent = self.frames.chronological(self.frames.frame_ms)[-n:] if n else np.zeros(1)
-        stages = self.frames.chronological(self.frames.stage_ms)[-n:] if n else np.zeros((1, 5))
-        frame_ms = float(np.median(recent)) if n else 0.0
-        latency = self.last_control_to_photon_ms
-        held = "" if self.walk.held_cue is None else f" (cue {self.walk.held_cue + 1})"
-        recording = "   REC" if self.recorder is not None else ""
-        extra = [line() for line in self.status_lines]
-        return [
-            f"{1000 / frame_ms if frame_ms else 0:5.1f} fps   frame {frame_ms:5.2f} ms   "
-            f"decode {float(np.median(stages[:, 2])):5.2f} ms   "
-            f"control->photon {latency:5.1f} ms",
-            f"device {self.choice.label}   model {self.model_name}   scene {self.scene.name}",
-            f"walk {self.walk.mode}{held}   speed {self.controls['walk.speed']:.2f}   "
-            f"bpm {self.controls['tempo.bpm']:.1f}{recording}",
-            *[line for line in extra if line],
-        ]
+        return status_lines(self) if self.hud.visible else []
 
     def close(self) -> None:
         if self.text is not None:
@@ -670,14 +501,9 @@ class Engine:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
-        for thread in self._recorder_threads:
-            thread.join(timeout=CLOSE_TIMEOUT_S)
-        if self._pending_recorder is not None:
-            self._pending_recorder.close()
-            self._pending_recorder = None
-        if self.recorder is not None:
-            self.recorder.close()
-            self.recording_error = self.recorder.error or self.recording_error
+        if self.recording.active:
+            self.recording.push(self.display.drain())  # read back one frame late: the last
+        self.recording.close()
         for thread in self._snapshot_threads:
             thread.join(timeout=5.0)
         self.display.close()

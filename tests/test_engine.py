@@ -36,15 +36,20 @@ def test_headless_recording_has_every_frame_and_the_picture_moves(tmp_path):
     assert np.abs(first - last).mean() > 1  # and it moves
 
 
-def test_engine_draws_into_the_one_host_buffer(small_config):
-    scene, model, choice = _prepare(small_config, None, None)
-    engine = Engine(small_config, model, choice, scene, headless=True)
-    host = engine.display.host
-    pointer = host.ctypes.data
+def test_the_loop_reuses_its_upload_buffer_and_textures(small_config):
+    from dataclasses import replace
+
+    cfg = replace(small_config, engine=replace(small_config.engine, render_scale=1.0))
+    scene, model, choice = _prepare(cfg, None, None)
+    engine = Engine(cfg, model, choice, scene, headless=True)
+    upload = engine._upload.data_ptr()
+    targets = list(engine.compositor._targets)
     engine.run(6)
-    assert host.ctypes.data == pointer
+    assert engine._upload.data_ptr() == upload
+    assert all(a is b for a, b in zip(engine.compositor._targets, targets, strict=True))
     assert engine.frames.count == 6
-    assert host.std() > 5
+    assert engine.display.host.shape == (180, 320, 3)
+    assert engine.display.host.std() > 5
 
 
 def test_keyboard_reaches_the_bus_and_snapshot_writes_a_png(small_config):
@@ -91,7 +96,8 @@ def test_bench_prints_every_key(capsys):
                 "control_to_photon_ms_p50", "control_to_photon_ms_p99", "stage_ms",
                 "device", "model", "output_size"):
         assert key in result, key
-    assert set(result["stage_ms"]) == {"controls", "walk", "decode", "fx", "present"}
+    assert set(result["stage_ms"]) == {"controls", "walk", "decode", "compose", "present"}
+    assert 0.1 <= result["render_scale"] <= 1.0 and result["sharpness"] > 0
     assert result["output_size"] == [160, 90]
     assert result["fps"] > 0 and result["decode_fps"] > 0
     # control events went through the real OSC server; the flood and fuzz phases ran

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pygame
 import pytest
-from pygame._sdl2 import video
 
 from live.render.text import FADE_OUT_S, SCROLL_S, TextLayer, clean, wrap
 from tests.conftest import bus_and_controls
@@ -17,12 +17,18 @@ FRAME_S = 1 / 60
 
 @pytest.fixture(scope="module")
 def renderer():
+    """Sprites on a real OpenGL context (EGL; llvmpipe without a GPU), as the show makes them."""
+    from live.render import glcontext
+    from live.render.sprites import SpriteFactory
+
     pygame.display.init()
     pygame.font.init()
-    window = video.Window("text test", size=OUTPUT, hidden=True)
-    renderer = video.Renderer(window)
-    yield renderer
-    window.destroy()
+    try:
+        ctx = glcontext.standalone()
+    except glcontext.GLContextError as exc:
+        pytest.skip(f"no OpenGL here: {exc}")
+    yield SpriteFactory(ctx)
+    ctx.release()
 
 
 def settle(bus, controls, **values):
@@ -253,11 +259,17 @@ def test_a_missing_font_file_falls_back_to_the_default(renderer, tmp_path):
 
 
 def render_over(renderer, layer, controls, colour) -> pygame.Surface:
-    renderer.draw_color = colour
-    renderer.clear()
-    for texture, rect in layer.update(FRAME_S, controls):
-        texture.draw(dstrect=rect)
-    return renderer.to_surface()
+    """The layer drawn by the compositor over a flat picture of ``colour``."""
+    from live.render.compositor import Compositor
+    from tests.test_compositor import Controls
+
+    compositor = Compositor(renderer.ctx, OUTPUT)
+    decoded = np.array(colour[:3], np.float32) / 255 * 2 - 1
+    compositor.upload(np.broadcast_to(decoded, (8, 8, 3)).copy())
+    compositor.render(Controls(), 0.0, overlays=layer.update(FRAME_S, controls))
+    frame = compositor.read_output().copy()
+    compositor.release()
+    return pygame.image.frombuffer(frame.tobytes(), OUTPUT, "RGB")
 
 
 def test_text_reads_on_bright_and_dark_pictures(renderer, tmp_path):

@@ -228,4 +228,7 @@ def test_engine_renders_a_vae_folder(trained, small_config):
     engine = Engine(small_config, model, choice, scene, headless=True)
     assert engine.source_res == 16
     assert engine.run(5) == 5
-    assert engine.display.host.std() > 0
+    # twelve steps of training decode a near-flat picture (values within 0.01 of 0): the
+    # output is that grey at the output size, not black or an error colour
+    assert engine.display.host.shape == (180, 320, 3)
+    assert abs(float(engine.display.host.mean()) - 127.5) < 3

@@ -1,9 +1,9 @@
-"""The window: pygame-ce's GPU texture path (``_sdl2.video``), or the same path headless.
+"""The output: a pygame-ce window with an OpenGL 3.3 context, or a headless EGL context.
 
-The canvas (small, from the fx chain) is uploaded into one streaming texture and scaled to the
-window by the renderer with linear filtering: on a machine with a GPU that is the GPU's
-sampler, never a CPU smoothscale at full size. ``--headless`` runs exactly this code against
-SDL's dummy video driver (software renderer), so benchmarks include the present.
+Both run the same compositor (live/render/compositor.py): headless it draws into an offscreen
+framebuffer of the output size, in a window into the window's back buffer, then flips.
+``present`` composes a frame, reads it back for a recording (asynchronously, one frame late),
+draws the HUD over it and shows it; it also feeds the dynamic render scale.
 """
 
 from __future__ import annotations
@@ -14,21 +14,21 @@ import os
 import numpy as np
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-os.environ.setdefault("SDL_RENDER_SCALE_QUALITY", "linear")
 
 import pygame  # noqa: E402
-from pygame._sdl2 import video  # noqa: E402
 
 from live.config import DisplayConfig  # noqa: E402
+from live.render import glcontext  # noqa: E402
+from live.render.compositor import Compositor  # noqa: E402
+from live.render.readback import Readback  # noqa: E402
+from live.render.scale import GpuTimer, RenderScale  # noqa: E402
+from live.render.sprites import SpriteFactory  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-_CENTERED_ON_DISPLAY = 0x2FFF0000
-"""SDL_WINDOWPOS_CENTERED_DISPLAY(n) is this mask ORed with the display index."""
-
 
 class DisplayError(RuntimeError):
-    """No usable display; the message says what to do instead."""
+    """No usable display or OpenGL; the message says what to do instead."""
 
 
 def init_video(headless: bool) -> None:
@@ -51,102 +51,187 @@ def init_video(headless: bool) -> None:
         raise DisplayError(f"no display available (SDL found only {driver!r}); {hint}")
 
 
-class Display:
-    """A window + renderer + one streaming texture of the canvas size."""
+def _open_gl_window(cfg: DisplayConfig) -> tuple[int, int]:
+    """The window with a 3.3 core context; its size in pixels."""
+    pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, 3)
+    pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, 3)
+    pygame.display.gl_set_attribute(pygame.GL_CONTEXT_PROFILE_MASK,
+                                    pygame.GL_CONTEXT_PROFILE_CORE)
+    if hasattr(pygame, "GL_CONTEXT_FORWARD_COMPATIBLE_FLAG"):  # macOS needs it for 3.3 core
+        pygame.display.gl_set_attribute(pygame.GL_CONTEXT_FLAGS,
+                                        pygame.GL_CONTEXT_FORWARD_COMPATIBLE_FLAG)
+    sizes = pygame.display.get_desktop_sizes() or [cfg.size]
+    index = cfg.display
+    if not 0 <= index < len(sizes):
+        log.warning("display %d does not exist (%d found): using display 0", index, len(sizes))
+        index = 0
+    flags = pygame.OPENGL | pygame.DOUBLEBUF
+    size = cfg.size
+    if cfg.fullscreen:
+        flags |= pygame.FULLSCREEN
+        size = sizes[index]
+    pygame.display.set_caption(cfg.title)
+    try:
+        surface = pygame.display.set_mode(size, flags, display=index,
+                                          vsync=1 if cfg.vsync else 0)
+    except pygame.error as exc:
+        try:  # some drivers refuse vsync: a window without it beats no show
+            surface = pygame.display.set_mode(size, flags, display=index)
+        except pygame.error:
+            raise DisplayError(f"cannot open an OpenGL window ({exc}); "
+                               f"{glcontext.INSTALL_HINT}; or try `live run --headless`") from None
+    return surface.get_size()
 
-    def __init__(self, cfg: DisplayConfig, headless: bool = False):
+
+class Display:
+    """The compositor, its context and what the loop needs around it."""
+
+    def __init__(self, cfg: DisplayConfig, headless: bool = False,
+                 render_scale: str | float = "auto", render_scale_min: float = 0.5) -> None:
         init_video(headless)
         self.cfg = cfg
         self.headless = headless
-        self.fit = cfg.fit
-        sizes = pygame.display.get_desktop_sizes() or [cfg.size]
-        display_index = cfg.display
-        if not 0 <= display_index < len(sizes):
-            log.warning("display %d does not exist (%d found): using display 0",
-                        display_index, len(sizes))
-            display_index = 0
-        position = (_CENTERED_ON_DISPLAY | display_index,) * 2
-        try:
-            self.window = video.Window(cfg.title, size=cfg.size, position=position,
-                                       fullscreen_desktop=cfg.fullscreen and not headless)
-            self.renderer = video.Renderer(self.window, vsync=cfg.vsync and not headless)
-        except pygame.error as exc:
-            raise DisplayError(f"cannot open a window ({exc}); try `live run --headless`") from None
-        self.renderer.draw_color = (0, 0, 0, 255)
-        self._overlays: list[tuple[video.Texture, pygame.Rect]] = []
-        self._hud: list[tuple[video.Texture, pygame.Rect]] = []
-        self._capture = False
-        self.captured: pygame.Surface | None = None
         self._fullscreen = cfg.fullscreen and not headless
+        try:
+            if headless:
+                size = tuple(cfg.size)
+                self.ctx = glcontext.standalone()
+            else:
+                size = _open_gl_window(cfg)
+                self.ctx = glcontext.from_window()
+        except glcontext.GLContextError as exc:
+            pygame.display.quit()
+            raise DisplayError(str(exc)) from None
+        self.compositor = Compositor(self.ctx, size, cfg.fit, screen=not headless)
+        self.sprites = SpriteFactory(self.ctx)
+        """Makes textures of pygame surfaces (text lines, the HUD) on this context."""
+        self.timer = GpuTimer(self.ctx)
+        self.scale = RenderScale(render_scale, render_scale_min,
+                                 budget_ms=1000.0 / max(self._refresh_hz(), 1.0))
+        self.compositor.resize(size, self.scale.scale)
+        self.readback = Readback(self.ctx, size)
+        self.reading = False
+        """Read every frame back (a recording or video out is running)."""
+        self.frame: np.ndarray | None = None
+        """The newest frame read back (one frame late), when ``reading``; None before."""
+        self._capture = False
+        self.captured: np.ndarray | None = None
+        self.compositor_ms: float | None = None
+        self._closed_frame: np.ndarray | None = None
+        log.debug("display: %s, GL %s, scale %s", "x".join(map(str, size)),
+                  glcontext.renderer_name(self.ctx), render_scale)
 
-    def attach(self, host: np.ndarray) -> None:
-        """Show frames from ``host``, an (H, W, 3) uint8 RGB buffer the engine rewrites in place.
-
-        The surface wraps the buffer without copying; ``present`` uploads it to the texture.
-        """
-        height, width = host.shape[:2]
-        self.canvas_size = (width, height)
-        self.host = host
-        self._surface = pygame.image.frombuffer(host, self.canvas_size, "RGB")
-        self.texture = video.Texture(self.renderer, self.canvas_size, streaming=True)
-        self._dest = self._dest_rect()
+    def _refresh_hz(self) -> float:
+        if self.headless:
+            return 60.0
+        try:
+            rate = pygame.display.get_current_refresh_rate()
+        except (pygame.error, AttributeError):
+            rate = 0
+        return float(rate or 60)
 
     @property
     def output_size(self) -> tuple[int, int]:
-        return tuple(self.window.size)  # type: ignore[return-value]
+        return self.compositor.output_size
 
-    def _dest_rect(self) -> pygame.Rect:
-        out_w, out_h = self.output_size
-        can_w, can_h = self.canvas_size
-        pick = min if self.fit == "fit" else max
-        scale = pick(out_w / can_w, out_h / can_h)
-        w, h = round(can_w * scale), round(can_h * scale)
-        return pygame.Rect((out_w - w) // 2, (out_h - h) // 2, w, h)
+    @property
+    def render_scale(self) -> float:
+        return self.compositor.render_scale
 
-    def toggle_fullscreen(self) -> None:
-        if self.headless:
-            return
-        if self._fullscreen:
-            self.window.set_windowed()
-        else:
-            self.window.set_fullscreen(desktop=True)
-        self._fullscreen = not self._fullscreen
-        self._dest = self._dest_rect()
+    @property
+    def gl_renderer(self) -> str:
+        return glcontext.renderer_name(self.ctx)
 
-    def set_overlays(self, overlays: list[tuple[video.Texture, pygame.Rect]],
-                     hud: list[tuple[video.Texture, pygame.Rect]]) -> None:
-        """Textures drawn over the picture in output pixels: ``overlays`` are part of the show
-        (snapshots include them), ``hud`` is for the performer only."""
-        self._overlays = overlays
-        self._hud = hud
+    def upload(self, frame: np.ndarray) -> None:
+        """The decoded frame, (R, R, 3) float32 in -1..1 (see ``Compositor.upload``)."""
+        self.compositor.upload(frame)
 
     def request_capture(self) -> None:
         """Have the next ``present`` read back the output (without the HUD) into ``captured``."""
         self._capture = True
 
+    def compose(self, controls, dt: float, overlays=(), hud=()) -> None:
+        """Compose a frame, read back what a recording or snapshot needs, draw the HUD."""
+        self.timer.begin()
+        self.compositor.render(controls, dt, overlays, hud, before_hud=self._read_back)
+        self.compositor_ms = self.timer.end()
+        scale = self.scale.update(self.compositor_ms)
+        if scale != self.compositor.render_scale:
+            log.info("render scale %.2f (compositor %.1f ms)", scale, self.compositor_ms or 0)
+            self.compositor.resize(self.output_size, scale)
+
     def present(self) -> None:
-        """Upload ``self.host`` and show it (blocks for vsync when vsync is on)."""
-        self.texture.update(self._surface)
-        self.renderer.clear()
-        self.texture.draw(dstrect=self._dest)
-        for texture, rect in self._overlays:
-            texture.draw(dstrect=rect)
+        """Show the composed frame (waits for vsync in a window with vsync on)."""
+        if not self.headless:
+            pygame.display.flip()
+
+    def _read_back(self) -> None:
+        framebuffer = self.ctx.screen if not self.headless else self.compositor.output.framebuffer
+        flip = not self.headless
         if self._capture:
-            # read back before present: the back buffer is undefined after it (GPU -> CPU
-            # copy, a sync point; only when a snapshot was asked for)
-            self.captured = self.renderer.to_surface()
+            # a blocking read (a GPU sync point): snapshots only, a few per show
+            data = framebuffer.read(components=3)
+            width, height = self.output_size
+            frame = np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            self.captured = frame[::-1].copy() if flip else frame.copy()
             self._capture = False
-        for texture, rect in self._hud:
-            texture.draw(dstrect=rect)
-        self.renderer.present()
+        if self.reading:
+            self.readback.request(framebuffer, flip)
+            self.frame = self.readback.collect()
+        else:
+            self.frame = None
+
+    def drain(self) -> np.ndarray | None:
+        """The frame still in the read-back ring after the last ``compose`` (None if none)."""
+        return self.readback.drain() if self.reading else None
+
+    def toggle_fullscreen(self) -> None:
+        if self.headless:
+            return
+        try:
+            pygame.display.toggle_fullscreen()
+        except pygame.error as exc:
+            log.warning("fullscreen toggle failed: %s", exc)
+            return
+        self._fullscreen = not self._fullscreen
+        self._follow_window_size()
+
+    def _follow_window_size(self) -> None:
+        surface = pygame.display.get_surface()
+        if surface is None:
+            return
+        size = surface.get_size()
+        if size != self.output_size and size[0] > 0 and size[1] > 0:
+            self.compositor.resize(size)
+            self.readback.release()
+            self.readback = Readback(self.ctx, size)
 
     def poll(self) -> list[pygame.event.Event]:
         events = pygame.event.get()
         for event in events:
             if event.type in (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED):
-                self._dest = self._dest_rect()
+                self._follow_window_size()
         return events
 
+    @property
+    def host(self) -> np.ndarray:
+        """The last composed output, (H, W, 3) uint8, row 0 on top: a blocking read (tests,
+        tools), or the copy kept when the display closed."""
+        if self._closed_frame is not None:
+            return self._closed_frame
+        framebuffer = self.ctx.screen if not self.headless else self.compositor.output.framebuffer
+        width, height = self.output_size
+        frame = np.frombuffer(framebuffer.read(components=3), np.uint8).reshape(height, width, 3)
+        return frame if self.headless else frame[::-1]
+
     def close(self) -> None:
-        self.window.destroy()
-        pygame.display.quit()
+        if self._closed_frame is not None:
+            return
+        try:
+            self._closed_frame = self.host.copy()
+            self.readback.release()
+            self.compositor.release()
+            if self.headless:
+                self.ctx.release()  # a window's context goes with the window
+        finally:
+            pygame.display.quit()

@@ -39,6 +39,10 @@ class Readback:
         mapping waits only if the GPU has not finished that older frame yet."""
         return self._read(self._next)
 
+    def drain(self) -> np.ndarray | None:
+        """The newest requested frame, not yet collected (the last frame of a recording)."""
+        return self._read(self._next ^ 1)
+
     def latest(self, framebuffer, flip: bool = False) -> np.ndarray:
         """Copy this frame now and wait for it (snapshots; not for every frame)."""
         index = self._next

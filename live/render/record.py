@@ -200,6 +200,7 @@ class Recorder:
                  quality: int = 18, queue_frames: int = 8, drop_when_behind: bool = True):
         check_record_path(path)
         width, height = frame_size
+        self.frame_size = (width, height)
         self.path = path
         self.fps = fps
         try:

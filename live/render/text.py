@@ -5,16 +5,16 @@ the render thread in ``update``, which lays the queued characters out into lines
 ``text.width``), renders the lines that changed, ages finished lines (``text.fade``), drops the
 oldest beyond ``text.lines`` with a short scroll, and returns the overlays to draw.
 
-Each line is rendered once per change into two textures, drawn in this order:
+Each line is rendered once per change into two sprites (OpenGL textures drawn as quads by the
+compositor at the output resolution), drawn in this order:
 
 - back: a soft shadow (the outlined glyphs in black, shrunk to 1/``SHADOW_SHRINK`` size and
   smoothed back up, which blurs them, offset down-right) with the outline over it (the glyphs
   in black with ``Font.outline``: a dark rim of a few pixels), composed once on the CPU, so
-  a frame draws one texture for both (two draws per line: measured cheaper than three with a
-  stretched shadow, which the software renderer scales anew every frame);
-- fill: the glyphs in white, tinted by ``Texture.color`` (hue, saturation).
+  a frame draws one texture for both (two draws per line);
+- fill: the glyphs in white, tinted by the sprite's ``color`` (hue, saturation).
 
-Colour, opacity, outline strength and fading are texture colour/alpha modulation, so moving
+Colour, opacity, outline strength and fading are the sprites' tint and alpha, so moving
 those faders never re-renders anything; only typing, a new letter size or a new wrap width
 does. Finished lines keep their textures until they leave.
 """
@@ -28,12 +28,10 @@ import unicodedata
 from dataclasses import dataclass, field
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-# the soft shadow is a small texture stretched with linear filtering: the hint is read when a
-# texture is created (display.py sets the same default)
-os.environ.setdefault("SDL_RENDER_SCALE_QUALITY", "linear")
 
 import pygame  # noqa: E402
-from pygame._sdl2 import video  # noqa: E402
+
+from live.render.sprites import Sprite  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ SHADOW_ALPHA = 0.8
 MIN_FONT_PX = 4
 MIN_OUTPUT_PX = 16
 
-_Overlay = tuple[video.Texture, pygame.Rect]
+_Overlay = tuple[Sprite, pygame.Rect]
 
 
 def clean(chars: str) -> str:
@@ -111,9 +109,9 @@ class _Line:
     """The layer's clock when typing moved past this line; None while it is being typed."""
     rendered: str | None = None
     """The text the textures show (None: not rendered at the current font)."""
-    shadow: video.Texture | None = None
-    outline: video.Texture | None = None
-    fill: video.Texture | None = None
+    shadow: Sprite | None = None
+    outline: Sprite | None = None
+    fill: Sprite | None = None
     shadow_rect: pygame.Rect = field(default_factory=pygame.Rect)
     outline_rect: pygame.Rect = field(default_factory=pygame.Rect)
     fill_rect: pygame.Rect = field(default_factory=pygame.Rect)
@@ -130,9 +128,10 @@ class _Line:
 class TextLayer:
     """Typed text over the picture; see the module docstring for how it is drawn."""
 
-    def __init__(self, renderer: video.Renderer, output_size: tuple[int, int],
+    def __init__(self, renderer, output_size: tuple[int, int],
                  font_path: str | None = None) -> None:
         self.renderer = renderer
+        """Makes sprites of rendered lines (``SpriteFactory.from_surface``)."""
         self.output_size = (int(output_size[0]), int(output_size[1]))
         self.font_path = font_path
         self.renders = 0
@@ -367,11 +366,9 @@ class TextLayer:
         back = pygame.Surface((size[0] + dx, size[1] + dy), pygame.SRCALPHA)
         back.blit(shadow, (dx, dy))
         back.blit(outline, (pad, pad))
-        line.fill = video.Texture.from_surface(self.renderer, fill)
-        line.outline = video.Texture.from_surface(self.renderer, back)
+        line.fill = self.renderer.from_surface(fill)
+        line.outline = self.renderer.from_surface(back)
         line.shadow = None
-        for texture in (line.fill, line.outline):
-            texture.blend_mode = pygame.BLENDMODE_BLEND
         line.fill_rect.size = fill.get_size()
         line.outline_rect.size = back.get_size()
         line.rendered = line.text
