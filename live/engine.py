@@ -311,6 +311,7 @@ class Engine:
                          keyframes=int(self.controls["walk.keyframes"]),
                          mode=self.controls.choice("walk.mode"))
         self.walk.cues = cues
+        self.compositor.precompile()  # every shader variant a switch can reach, now
         for _ in range(frames):
             image = self._decode(self.controls["walk.truncation"])
             self._upload_frame(image)
@@ -321,7 +322,11 @@ class Engine:
     def _upload_frame(self, image: torch.Tensor) -> None:
         """The decoded (1, 3, R, R) frame to the compositor's texture, through the host buffer
         prepared with the model: on CUDA this copy is the frame's one device -> host sync."""
-        self._upload.copy_(image[0].permute(1, 2, 0))
+        # -1..1 -> 0..255 (+0.5: the cast truncates) on the device, then one small copy
+        scaled = self._to_bytes
+        torch.mul(image[0].permute(1, 2, 0), 127.5, out=scaled)
+        scaled.add_(128.0).clamp_(0.0, 255.0)
+        self._upload[..., :3].copy_(scaled)
         self.display.upload(self._upload.numpy())
 
     def _load_latent(self, z: np.ndarray) -> None:

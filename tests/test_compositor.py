@@ -10,7 +10,7 @@ import pytest
 
 from live.params import MIRROR_MODES, Registry
 from live.render.compositor import Compositor, colour_transform, source_scale
-from live.render.passes import Pass, ShaderError, located_errors
+from live.render.passes import Pass, ShaderError, Target, located_errors
 
 glcontext = pytest.importorskip("live.render.glcontext")
 
@@ -204,10 +204,10 @@ def test_blend_modes_match_the_numpy_reference(ctx, mode, expect):
     comp = Compositor(ctx, (8, 8))
     targets = []
     for value in (below, layer):
-        target = comp.finished.__class__(ctx, (8, 8))
+        target = Target(ctx, (8, 8))
         target.framebuffer.clear(*value, 1.0)
         targets.append(target)
-    out_target = comp.finished.__class__(ctx, (8, 8))
+    out_target = Target(ctx, (8, 8))
     p = comp.blend
     p.set("mode", mode)
     p.set("opacity", 0.75)
@@ -326,4 +326,24 @@ def test_sprites_are_drawn_tinted_and_faded(ctx):
     out = comp.read_output().astype(int)
     assert abs(out[5, 7, 0] - 128) <= 2 and out[5, 7, 1] <= 1  # red at half opacity
     assert out[1, 7].max() <= 1 and out[5, 3].max() <= 1 and out[11, 7].max() <= 1  # placed
+    comp.release()
+
+
+def test_defines_keep_the_shaders_line_numbers_in_errors(ctx, tmp_path):
+    from live.render.passes import SHADER_DIR
+
+    (tmp_path / "fullscreen.vert").write_text((SHADER_DIR / "fullscreen.vert").read_text())
+    (tmp_path / "v.frag").write_text("#version 330 core\nout vec4 c;\nvoid main() {\n"
+                                     "#if BROKEN\n    c = vec4(nothing);\n#else\n"
+                                     "    c = vec4(1.0);\n#endif\n}\n")
+    Pass(ctx, "v.frag", folder=tmp_path, defines={"BROKEN": 0}).release()
+    with pytest.raises(ShaderError) as err:
+        Pass(ctx, "v.frag", folder=tmp_path, defines={"BROKEN": 1, "OTHER": 2})
+    assert f"{tmp_path / 'v.frag'}:5:" in str(err.value)
+
+
+def test_every_switch_combination_compiles(ctx):
+    comp = Compositor(ctx, (32, 18))
+    comp.precompile()
+    assert len(comp._variants) == 4 * 2 * 2 + 2
     comp.release()

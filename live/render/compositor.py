@@ -2,16 +2,18 @@
 
 Per frame::
 
-    decoded frame (R x R, uploaded)  --source.frag-->  neural layer   (render size)
-      + further layers               --blend.frag--->  the stack
-      trails                         --feedback.frag-> ping-pong pair
-      hue/sat/contrast/... + fade    --colour.frag---> finished       (render size)
-      scale to the output            --output.frag---> output         (output size)
+    decoded frame (R x R RGBA8, uploaded)
+      geometry + bicubic + colour + trails  --neural.frag-->  ping-pong pair   (render size)
+      + further layers                      --blend.frag--->  the stack        (render size)
+      scale to the output + crossfade       --output.frag-->  output           (output size)
       text quads, (read back), HUD quads
 
-The render size is the output size times ``render_scale`` (``live.render.scale`` picks it);
-only the last pass runs at the output size. Targets are created when the size changes and
-reused every frame; uniforms are written only when they change.
+Passes are few and fused because on a machine without a GPU Mesa's llvmpipe runs them on the
+CPU, where every pass is a sweep over memory (measured at 1280x720 on the 2-core reference
+machine: a pass that only samples one texture costs ~5 ms). The render size is the output size
+times ``render_scale`` (``live.render.scale`` picks it); only the last pass runs at the output
+size. Targets are created when the size changes and reused every frame; uniforms are written
+only when they change.
 """
 
 from __future__ import annotations
@@ -73,11 +75,9 @@ class Compositor:
         self.fit = fit
         self.screen = screen
         """Draw the output into the window's framebuffer (flipped: GL's rows go up)."""
-        self.source = Pass(ctx, "source.frag")
-        self.feedback = Pass(ctx, "feedback.frag")
+        self._variants: dict[tuple, Pass] = {}
+        """Compiled variants of neural.frag / output.frag by their switches (see the shader)."""
         self.blend = Pass(ctx, "blend.frag")
-        self.colour = Pass(ctx, "colour.frag")
-        self.output_pass = Pass(ctx, "output.frag")
         self.quad = Pass(ctx, "quad.frag", vertex="quad.vert")
         self._decoded = None
         self._targets: list[Target] = []
@@ -92,7 +92,7 @@ class Compositor:
         self._fade_elapsed_s = math.inf
         self._fold_key: tuple[int, int] | None = None
         self._has_trail = False
-        self._trail_index = 0
+        self._index = 0
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
 
     # ------------------------------------------------------------------ sizes
@@ -108,12 +108,10 @@ class Compositor:
             target.release()
         ctx = self.ctx
         self.render_size = render
-        self.neural = Target(ctx, render, "f2")
-        self.stack = [Target(ctx, render, "f2"), Target(ctx, render, "f2")]
-        self.trails = [Target(ctx, render, "f2"), Target(ctx, render, "f2")]
-        self.finished = Target(ctx, render)
+        self.frames = [Target(ctx, render), Target(ctx, render)]
+        """The neural pass's output, this frame's and the last (the trails read it)."""
         self.held = Target(ctx, render)
-        self._targets = [self.neural, *self.stack, *self.trails, self.finished, self.held]
+        self._targets = [*self.frames, self.held]
         if output_size != self.output_size:
             if self.output is not None:
                 self.output.release()
@@ -123,10 +121,35 @@ class Compositor:
             target.clear()
         self._has_trail = False
 
+    def _variant(self, fragment: str, **switches: int) -> Pass:
+        """The pass compiled for these switches: once per combination (~20 ms on llvmpipe),
+        then cached; ``precompile`` does them before the show."""
+        key = (fragment, *sorted(switches.items()))
+        program = self._variants.get(key)
+        if program is None:
+            program = self._variants[key] = Pass(self.ctx, fragment, defines=switches)
+        return program
+
+    def precompile(self) -> None:
+        """Compile the variants a show can switch to (mirror modes, kaleidoscope, trails,
+        fades) so that the first use of each is not a stalled frame."""
+        fit = int(self.fit == "fit")
+        for mirror in range(len(MIRROR_MODES)):
+            for kaleido in (0, 1):
+                for trails in (0, 1):
+                    self._variant("neural.frag", MIRROR=mirror, KALEIDO=kaleido, FIT=fit,
+                                  TRAILS=trails)
+        for fade in (0, 1):
+            self._variant("output.frag", FADE=fade)
+
     # ------------------------------------------------------------------ input
     def upload(self, frame: np.ndarray) -> None:
-        """The decoded frame, (R, R, 3) float32 in -1..1 with row 0 at the top; the texture is
+        """The decoded frame with row 0 at the top: (R, R, 4) uint8 RGBA as the engine keeps
+        it, or (R, R, 3) floats in -1..1 (converted here: tests and tools). The texture is
         made once per shape and rewritten in place."""
+        if frame.dtype != np.uint8:
+            rgb = np.clip(frame * 127.5 + 128.0, 0, 255).astype(np.uint8)
+            frame = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
         height, width = frame.shape[:2]
         texture = self._decoded
         if texture is None or texture.size != (width, height):
@@ -134,7 +157,7 @@ class Compositor:
 
             if texture is not None:
                 texture.release()
-            texture = self.ctx.texture((width, height), 3, dtype="f4")
+            texture = self.ctx.texture((width, height), 4)
             texture.filter = moderngl.LINEAR, moderngl.LINEAR
             texture.repeat_x = texture.repeat_y = False  # taps past the edge repeat it
             self._decoded = texture
@@ -144,7 +167,8 @@ class Compositor:
     def start_fade(self, seconds: float) -> None:
         """Crossfade from the last finished frame to whatever comes next over ``seconds``."""
         if seconds > 0.0:
-            self.ctx.copy_framebuffer(self.held.framebuffer, self.finished.framebuffer)
+            self.ctx.copy_framebuffer(self.held.framebuffer,
+                                      self.frames[self._index].framebuffer)
             self._fade_s = seconds
             self._fade_elapsed_s = 0.0
 
@@ -165,50 +189,10 @@ class Compositor:
             self._fold_key = key
 
         picture = self._neural(controls, dt, mirror, segments)
-        picture = self._trails(picture, controls)
-        self._colour(picture, controls, dt)
-        self._to_output(overlays, hud, before_hud)
+        self._to_output(picture, dt, overlays, hud, before_hud)
 
     def _neural(self, controls, dt: float, mirror: int, segments: int) -> Target:
         self._spin_deg = (self._spin_deg + controls["fx.spin"] * dt) % 360.0
-        size = self.render_size
-        p = self.source
-        p.set("target_size", (float(size[0]), float(size[1])))
-        p.set("source_scale", source_scale(size, self.fit))
-        p.set("rotozoom", rotozoom(controls["fx.rotate"] + self._spin_deg,
-                                   1.0 / controls["fx.zoom"]))
-        p.set("mirror", mirror if mirror < len(MIRROR_MODES) else 0)
-        p.set("segments", segments)
-        p.set("outside_black", self.fit == "fit")
-        p.set("flip_y", False)
-        if self._decoded is None:
-            self.neural.clear()
-            return self.neural
-        p.bind(decoded=self._decoded)
-        p.draw(self.neural.framebuffer)
-        return self.neural
-
-    def _trails(self, picture: Target, controls) -> Target:
-        amount = controls["fx.feedback"]
-        if amount <= 1e-3:
-            self._has_trail = False
-            return picture
-        previous = self.trails[self._trail_index]
-        self._trail_index ^= 1
-        out = self.trails[self._trail_index]
-        p = self.feedback
-        size = self.render_size
-        p.set("target_size", (float(size[0]), float(size[1])))
-        p.set("trail_rotozoom", rotozoom(controls["fx.feedback_rotate"],
-                                         1.0 / controls["fx.feedback_zoom"]))
-        p.set("amount", amount if self._has_trail else 0.0)
-        p.set("flip_y", False)
-        p.bind(current=picture.texture, trail=previous.texture)
-        p.draw(out.framebuffer)
-        self._has_trail = True
-        return out
-
-    def _colour(self, picture: Target, controls, dt: float) -> None:
         if self._flash > 0.0:
             self._flash *= math.exp(-dt / controls["fx.flash_decay"])
             if self._flash < 1e-3:
@@ -216,26 +200,47 @@ class Compositor:
         matrix, offset = colour_transform(
             controls["fx.hue"], controls["fx.saturation"], controls["fx.contrast"],
             controls["fx.brightness"] * controls["fx.master"], self._flash)
+        size = self.render_size
+        amount = controls["fx.feedback"]
+        trails = amount > 1e-3
+        p = self._variant("neural.frag", MIRROR=mirror if mirror < len(MIRROR_MODES) else 0,
+                          KALEIDO=int(segments >= 2), FIT=int(self.fit == "fit"),
+                          TRAILS=int(trails and self._has_trail))
+        p.set("flip_y", False)
+        p.set("target_size", (float(size[0]), float(size[1])))
+        p.set("source_scale", source_scale(size, self.fit))
+        p.set("rotozoom", rotozoom(controls["fx.rotate"] + self._spin_deg,
+                                   1.0 / controls["fx.zoom"]))
+        p.set("segments", segments)
+        p.set("matrix", matrix)
+        p.set("offset", offset)
+        p.set("trail_amount", amount)
+        p.set("trail_rotozoom", rotozoom(controls["fx.feedback_rotate"],
+                                         1.0 / controls["fx.feedback_zoom"]))
+        self._has_trail = trails
+        previous = self.frames[self._index]
+        self._index ^= 1
+        out = self.frames[self._index]
+        if self._decoded is None:
+            out.clear()
+            return out
+        p.bind(decoded=self._decoded, trail=previous.texture)
+        p.draw(out.framebuffer)
+        return out
+
+    def _to_output(self, picture: Target, dt: float, overlays, hud, before_hud) -> None:
         fade = 1.0
         if self._fade_elapsed_s < self._fade_s:
             self._fade_elapsed_s += dt
             fade = min(self._fade_elapsed_s / self._fade_s, 1.0)
-        p = self.colour
-        p.set("matrix", matrix)
-        p.set("offset", offset)
+        framebuffer = self.ctx.screen if self.screen else self.output.framebuffer
+        p = self._variant("output.frag", FADE=int(fade < 1.0))
+        p.set("flip_y", self.screen)
         p.set("fade", fade)
-        p.set("flip_y", False)
         if fade < 1.0:
             p.bind(picture=picture.texture, held=self.held.texture)
         else:
             p.bind(picture=picture.texture)
-        p.draw(self.finished.framebuffer)
-
-    def _to_output(self, overlays, hud, before_hud) -> None:
-        framebuffer = self.ctx.screen if self.screen else self.output.framebuffer
-        p = self.output_pass
-        p.set("flip_y", self.screen)
-        p.bind(picture=self.finished.texture)
         if self.screen:
             self.ctx.viewport = (0, 0, *self.output_size)
         p.draw(framebuffer)
@@ -273,8 +278,7 @@ class Compositor:
         for target in [*self._targets, self.output]:
             if target is not None:
                 target.release()
-        for p in (self.source, self.feedback, self.blend, self.colour, self.output_pass,
-                  self.quad):
+        for p in (*self._variants.values(), self.blend, self.quad):
             p.release()
         if self._decoded is not None:
             self._decoded.release()

@@ -48,29 +48,54 @@ def load_source(name: str, folder: Path = SHADER_DIR) -> str:
         raise ShaderError(f"{folder / name}:1: {exc.reason}") from None
 
 
+def with_defines(text: str, defines: dict[str, int]) -> str:
+    """``text`` with one ``#define NAME VALUE`` line per define after its ``#version`` line;
+    the driver's line numbers after them are then off by ``len(defines)``, which
+    ``compile_program`` takes back out of its messages."""
+    if not defines:
+        return text
+    head, _, rest = text.partition("\n")
+    lines = [f"#define {name} {int(value)}" for name, value in defines.items()]
+    return "\n".join([head, *lines, rest])
+
+
 def compile_program(ctx, vertex: str, fragment: str, folder: Path = SHADER_DIR,
-                    sources: dict[str, str] | None = None):
+                    sources: dict[str, str] | None = None, defines: dict[str, int] | None = None):
     """A program from two GLSL files (or ``sources`` given by file name, for tests and hosts
-    that generate code); ``ShaderError`` with ``file:line`` when it does not compile."""
+    that generate code) with ``defines`` for the fragment shader; ``ShaderError`` with
+    ``file:line`` when it does not compile."""
     import moderngl
 
     sources = sources or {}
+    defines = defines or {}
     texts = {name: sources.get(name) or load_source(name, folder) for name in (vertex, fragment)}
+    texts[fragment] = with_defines(texts[fragment], defines)
     try:
         return ctx.program(vertex_shader=texts[vertex], fragment_shader=texts[fragment])
     except moderngl.Error as exc:
         where = {"vertex_shader": str(folder / vertex), "fragment_shader": str(folder / fragment)}
-        raise ShaderError(located_errors(str(exc), where)) from None
+        located = located_errors(str(exc), where)
+        if defines:  # the inserted #define lines moved the fragment shader's lines down
+            located = _shift_lines(located, str(folder / fragment), len(defines))
+        raise ShaderError(located) from None
+
+
+def _shift_lines(text: str, file: str, by: int) -> str:
+    def back(match: re.Match) -> str:
+        return f"{file}:{max(1, int(match.group(1)) - by)}:"
+
+    return re.sub(rf"^{re.escape(file)}:(\d+):", back, text, flags=re.MULTILINE)
 
 
 class Pass:
     """One program drawn over a whole target (``fullscreen.vert``) or as a quad."""
 
     def __init__(self, ctx, fragment: str, vertex: str = "fullscreen.vert",
-                 folder: Path = SHADER_DIR, sources: dict[str, str] | None = None) -> None:
+                 folder: Path = SHADER_DIR, sources: dict[str, str] | None = None,
+                 defines: dict[str, int] | None = None) -> None:
         self.ctx = ctx
         self.name = fragment
-        self.program = compile_program(ctx, vertex, fragment, folder, sources)
+        self.program = compile_program(ctx, vertex, fragment, folder, sources, defines)
         self.vao = ctx.vertex_array(self.program, [])
         self._values: dict[str, object] = {}
         self._vertices = 4 if vertex == "quad.vert" else 3
