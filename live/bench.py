@@ -33,7 +33,8 @@ from live.config import Config, OscConfig
 from live.control import oscload
 from live.control.osc import Feedback, OscServer
 from live.device import DeviceChoice, synchronize, torch_threads
-from live.engine import STAGES, Engine, percentile
+from live.engine import Engine
+from live.framelog import STAGES, percentile
 from live.scenes import Scene
 from live.store import LoadedGenerator
 

@@ -13,12 +13,10 @@ lines in live/render/hud.py.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,17 +26,18 @@ import torch
 
 from live.config import Config
 from live.control.keyboard import handle_events
-from live.control.tempo import TapTempo
-from live.decode import DecodeWorker, prepare_model
+from live.control.tempo import BeatClock, TapTempo
+from live.decode import DecodeWorker
 from live.device import DeviceChoice, synchronize
+from live.framelog import STAGES, FrameLog
 from live.modulation import Modulation, SourceTable
 from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
 from live.render.hud import Hud, status_lines
-from live.render.record import save_png_async
-from live.render.recording import Recording
+from live.render.recording import Recording, save_png_async
 from live.scenes import Scene
 from live.store import LoadedGenerator
+from live.switching import Switching
 from live.walk import Walk
 
 log = logging.getLogger(__name__)
@@ -48,51 +47,14 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")
 
-STAGES = ("controls", "walk", "decode", "compose", "present")
 RESIZE_EVENTS = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED)
 MAX_DT_S = 0.1
 """A stall longer than this is not replayed as a jump in the walk."""
-BEATS_PER_BAR = 4
-QUANTIZE_MAX_S = 8.0
-"""A bar-quantised scene switch never waits longer than this."""
 DECODE_WAIT_S = 0.5
 """How long the loop waits for a decode before re-presenting the last frame."""
 
 
-@dataclass
-class FrameLog:
-    """Per-frame timings in preallocated rings (the last ``capacity`` frames)."""
-
-    capacity: int
-
-    def __post_init__(self) -> None:
-        self.frame_ms = np.zeros(self.capacity)
-        self.stage_ms = np.zeros((self.capacity, len(STAGES)))
-        self.stamp_ns = np.zeros(self.capacity, dtype=np.int64)
-        self.present_ns = np.zeros(self.capacity, dtype=np.int64)
-        self.compositor_ms = np.full(self.capacity, np.nan)
-        """The compositor's own time per frame (GPU timer queries; NaN: not measured)."""
-        self.count = 0
-
-    def add(self, frame_ms: float, stages: np.ndarray, stamp_ns: int, present_ns: int,
-            compositor_ms: float | None = None) -> None:
-        i = self.count % self.capacity
-        self.compositor_ms[i] = np.nan if compositor_ms is None else compositor_ms
-        self.frame_ms[i] = frame_ms
-        self.stage_ms[i] = stages
-        self.stamp_ns[i] = stamp_ns
-        self.present_ns[i] = present_ns
-        self.count += 1
-
-    def chronological(self, array: np.ndarray) -> np.ndarray:
-        n = min(self.count, self.capacity)
-        if self.count <= self.capacity:
-            return array[:n]
-        start = self.count % self.capacity
-        return np.concatenate([array[start:], array[:start]])
-
-
-class Engine:
+class Engine(Switching):
     """One show: a generator, a walk and the compositor's display, driven by a bus."""
 
     def __init__(self, cfg: Config, model: LoadedGenerator, choice: DeviceChoice,
@@ -129,9 +91,6 @@ class Engine:
         """Prepared models by name (see ``_prepare_model``), filled by the control surface's
         prefetch and by every swap (the outgoing model), so going back is instant."""
         self._pending_scene: tuple | None = None
-        self._beats = 0
-        self._last_phase = 0.0
-        self._on_bar = False
         self.switches = 0
 
         self.recording = Recording(cfg, self.bus, lambda: self.display.output_size,
@@ -150,9 +109,8 @@ class Engine:
         self.sources = SourceTable()
         """Audio features and the tempo clock, read by the scene's modulation maps."""
         self.modulation = Modulation(scene.maps, self.registry)
-        self._beat_phase = 0.0
-        self.external_tempo_phase = False
-        """True while another clock (Ableton Link) writes the tempo.phase source."""
+        self.clock = BeatClock()
+        """The beat phase and bar line (``clock.external`` while Ableton Link writes it)."""
         self.capture_hook = None
         """When set, captured frames (``snapshot``) go to this callable, not to a PNG."""
         self.status_lines: list = []
@@ -215,17 +173,6 @@ class Engine:
     def recording_error(self) -> str:
         return self.recording.error
 
-    def apply_scene(self, scene: Scene) -> None:
-        for name, value in scene.values.items():
-            self.bus.set(name, value)
-        self.use_scene(scene)
-
-    def use_scene(self, scene: Scene) -> None:
-        """Adopt a scene whose values are already on the bus (any thread: two reference
-        stores, read by the loop at its next frame)."""
-        self.modulation = Modulation(scene.maps, self.registry)
-        self.scene = scene
-
     @torch.inference_mode()
     def _decode(self, truncation: float) -> torch.Tensor:
         self._truncation.fill_(truncation)
@@ -240,64 +187,6 @@ class Engine:
             self._pc_host[i] = self.controls[name]
         self._pc.copy_(self._pc_host, non_blocking=True)
         torch.mv(self._directions.t(), self._pc, out=self._offset)
-
-    def _prepare_model(self, model: LoadedGenerator, warm: int = 3) -> dict:
-        """Everything that depends on the model, built without touching the running show
-        (live/decode.py); ``_adopt`` puts it in place on the render thread."""
-        return prepare_model(model, self.choice, self.traced, warm)
-
-    def _adopt(self, state: dict) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
-
-    def prepare_in_background(self, model: LoadedGenerator) -> dict:
-        """``_prepare_model`` for a thread other than the render thread, warmed with the
-        decode's own thread count: oneDNN builds its kernels per thread count, and a graph
-        warmed on another count spends seconds rebuilding them on its first calls on stage
-        (measured: 0.4-0.8 s per call for six calls)."""
-        from live.device import torch_threads
-
-        with torch_threads(self.decode_threads):
-            return self._prepare_model(model)
-
-    def request_scene(self, scene: Scene, values: dict, model_state: dict | None = None,
-                      fade_s: float = 2.0, quantize: bool = True) -> None:
-        """Have the loop bring ``scene`` in (any thread): its values, its maps, its model when
-        ``model_state`` (from ``_prepare_model``) is given, and a crossfade of ``fade_s``.
-        With ``quantize`` and an active tempo source (confident audio, Link) it waits for
-        the next bar (at most ``QUANTIZE_MAX_S``)."""
-        self._pending_scene = (scene, values, model_state, fade_s, quantize,
-                               time.perf_counter())
-
-    def tempo_active(self) -> bool:
-        return self.external_tempo_phase or self.sources["audio.confidence"] >= 0.5
-
-    def _bring_in_pending_scene(self) -> None:
-        """Render thread, with no decode in flight: a requested scene, when its time came."""
-        scene, values, model_state, fade_s, quantize, asked = self._pending_scene
-        waited = time.perf_counter() - asked
-        if quantize and self.tempo_active() and not self._on_bar and waited < QUANTIZE_MAX_S:
-            return
-        self._pending_scene = None
-        for name, value in values.items():
-            self.bus.set(name, value)
-        self.use_scene(scene)
-        if model_state is not None:
-            self._swap_in_model(model_state)
-        self.compositor.start_fade(fade_s)
-        self.switches += 1
-
-    def _swap_in_model(self, state: dict) -> None:
-        """Render thread, with no decode in flight: put a prepared model in place (the
-        outgoing one is kept in ``model_cache``)."""
-        old_dim = self.latent_dim
-        self.model_cache[self.model_name] = {name: getattr(self, name) for name in state}
-        self._adopt(state)
-        if self.latent_dim != old_dim:  # another latent space: a new walk through it
-            self.walk = Walk(self.latent_dim, seed=self.cfg.show.seed,
-                             keyframes=int(self.controls["walk.keyframes"]),
-                             mode=self.controls.choice("walk.mode"))
-        log.info("model: %s", self.model_name)
 
     @torch.inference_mode()
     def warm_up(self, frames: int = 8) -> None:
@@ -405,20 +294,9 @@ class Engine:
                     self.text.layer.resize(self.display.output_size)
                 self.bus.drain(self.controls)
                 self.controls.step(dt)
-                if not self.external_tempo_phase:
-                    if self.sources["audio.confidence"] >= 0.5:  # locked to the music
-                        self._beat_phase = self.sources["audio.phase"]
-                    else:
-                        self._beat_phase = (self._beat_phase
-                                            + dt * self.controls["tempo.bpm"] / 60.0) % 1.0
-                    self.sources.set("tempo.phase", self._beat_phase)
+                self.clock.advance(dt, self.sources, self.controls["tempo.bpm"])
                 self.sources.step(dt)
-                phase = self.sources["tempo.phase"]
-                self._on_bar = False
-                if phase < self._last_phase - 0.5:  # the phase wrapped: a new beat
-                    self._beats += 1
-                    self._on_bar = self._beats % BEATS_PER_BAR == 0
-                self._last_phase = phase
+                self.clock.count(self.sources["tempo.phase"])
                 self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()
                 if self.text is not None:
@@ -512,7 +390,3 @@ class Engine:
         for thread in self._snapshot_threads:
             thread.join(timeout=5.0)
         self.display.close()
-
-
-def percentile(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if len(values) else math.nan

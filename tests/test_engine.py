@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import imageio_ffmpeg
 import numpy as np
@@ -178,3 +179,30 @@ def test_pca_faders_move_the_picture(small_config, tmp_path):
     engine.run(3)
     moved = engine.display.host
     assert np.abs(moved.astype(int) - still.astype(int)).mean() > 1
+
+
+def test_hud_shows_the_mean_fps_of_the_last_second_and_its_worst_frame(small_config):
+    from live.render.hud import status_lines
+
+    scene, model, choice = _prepare(small_config, None, None)
+    engine = Engine(small_config, model, choice, scene, headless=True)
+    try:
+        # 59 frames of 10 ms and one stall of 400 ms inside the last second; older frames slow
+        for _ in range(100):
+            engine.frames.add(50.0, np.zeros(5), 0, 0)
+        for _ in range(59):
+            engine.frames.add(10.0, np.zeros(5), 0, 0)
+        engine.frames.add(400.0, np.zeros(5), 0, 0)
+        first = status_lines(engine)[0]
+        mean_fps = 1000.0 / ((59 * 10.0 + 400.0) / 60)  # a median would say 100 fps
+        assert f"{mean_fps:5.1f} fps" in first and "worst 400.0 ms" in first
+        # no control has reached the picture: no latency figure, not a stale one
+        assert "control->photon    -" in first
+        engine.last_control_to_photon_ms = 12.5
+        engine.last_control_shown_ns = time.perf_counter_ns()
+        assert "control->photon  12.5 ms" in status_lines(engine)[0]
+        engine.last_control_shown_ns -= int(10e9)  # ten seconds without controls
+        assert "12.5" not in status_lines(engine)[0]
+        assert "render scale" in status_lines(engine)[1]
+    finally:
+        engine.close()

@@ -93,27 +93,27 @@ def test_a_switch_waits_for_the_bar_when_a_tempo_source_is_active(show):
     engine, _, scenes = show
     scene = load_scene("b", scenes, engine.registry)
     engine.bus.drain(engine.controls)
-    engine.external_tempo_phase = True  # as with Ableton Link
+    engine.clock.external = True  # as with Ableton Link
     engine.request_scene(scene, scene_values(scene, engine.registry), None, 1.0, True)
-    engine._on_bar = False
+    engine.clock.on_bar = False
     engine._bring_in_pending_scene()
     assert engine._pending_scene is not None and engine.scene.name == "a"  # waits
-    engine._on_bar = True
+    engine.clock.on_bar = True
     engine._bring_in_pending_scene()
     assert engine._pending_scene is None and engine.scene.name == "b"
     assert engine.bus.get("fx.hue") == 90.0
     # without a tempo source there is no bar to wait for
-    engine.external_tempo_phase = False
+    engine.clock.external = False
     again = load_scene("a", scenes, engine.registry)
     engine.request_scene(again, scene_values(again, engine.registry), None, 1.0, True)
-    engine._on_bar = False
+    engine.clock.on_bar = False
     engine._bring_in_pending_scene()
     assert engine.scene.name == "a"
 
 
 def test_bars_are_counted_from_the_tempo_phase(show):
     engine, _, _ = show
-    engine.external_tempo_phase = True
+    engine.clock.external = True
 
     def actions():
         assert wait_for(lambda: engine.frames.count > 2)
@@ -124,7 +124,7 @@ def test_bars_are_counted_from_the_tempo_phase(show):
                 assert wait_for(lambda seen=seen: engine.frames.count > seen + 1)
 
     run_while(engine, actions)
-    assert engine._beats >= 8
+    assert engine.clock.beats >= 8
 
 
 def test_saving_the_scene_file_reloads_it_and_a_broken_save_keeps_the_old(show):

@@ -92,7 +92,7 @@ class ControlSurface:
         if self.audio is not None:
             self.audio.start()
         if self.link is not None and self.link.start():
-            self.engine.external_tempo_phase = True
+            self.engine.clock.external = True
         self._prefetcher = threading.Thread(target=self._prefetch, name="prefetch", daemon=True)
         self._prefetcher.start()
 

@@ -31,3 +31,41 @@ class TapTempo:
         median = intervals[len(intervals) // 2] if len(intervals) % 2 else (
             intervals[len(intervals) // 2 - 1] + intervals[len(intervals) // 2]) / 2
         return min(max(60.0 / median, MIN_BPM), MAX_BPM)
+
+
+BEATS_PER_BAR = 4
+
+
+class BeatClock:
+    """The show's beat phase and bar line, advanced once per frame on the render thread.
+
+    The phase follows the audio beat tracker while it is confident, another clock (Ableton
+    Link) when ``external`` (that clock writes ``tempo.phase`` itself), else it free-runs at
+    ``tempo.bpm``. A wrap of the phase is a new beat; every ``BEATS_PER_BAR``-th is a bar.
+    """
+
+    def __init__(self) -> None:
+        self.external = False
+        self.beats = 0
+        """Beats counted since the show started."""
+        self.on_bar = False
+        """True for the frame in which a bar began."""
+        self._phase = 0.0
+        self._last = 0.0
+
+    def advance(self, dt: float, sources, bpm: float) -> None:
+        """Before ``sources.step``: write this frame's ``tempo.phase`` (unless external)."""
+        if not self.external:
+            if sources["audio.confidence"] >= 0.5:  # locked to the music
+                self._phase = sources["audio.phase"]
+            else:
+                self._phase = (self._phase + dt * bpm / 60.0) % 1.0
+            sources.set("tempo.phase", self._phase)
+
+    def count(self, phase: float) -> None:
+        """After ``sources.step``: a new beat (and bar) when the phase wrapped."""
+        self.on_bar = False
+        if phase < self._last - 0.5:
+            self.beats += 1
+            self.on_bar = self.beats % BEATS_PER_BAR == 0
+        self._last = phase

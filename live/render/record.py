@@ -386,21 +386,3 @@ class Recorder:
             lost = self.frames_written - on_disk
             missing = f", {lost} frames sent did not reach the file" if lost > 0 else ""
             log.info("recorded %s to %s%s%s", held, self.path, dropped, missing)
-
-
-def save_png_async(surface, path: Path) -> threading.Thread:
-    """Write a PNG on a short-lived thread so the render loop never waits on the disk."""
-    import pygame
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write() -> None:
-        try:
-            pygame.image.save(surface, str(path))
-            log.info("snapshot written to %s", path)
-        except (pygame.error, OSError) as exc:
-            log.error("snapshot %s failed: %s", path, exc)
-
-    thread = threading.Thread(target=write, name="snapshot", daemon=True)
-    thread.start()
-    return thread

@@ -113,3 +113,20 @@ class Recording:
             self.recorder.close()
             self.error = self.recorder.error or self.error
 
+
+def save_png_async(surface, path: Path) -> threading.Thread:
+    """Write a PNG on a short-lived thread so the render loop never waits on the disk."""
+    import pygame
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:
+        try:
+            pygame.image.save(surface, str(path))
+            log.info("snapshot written to %s", path)
+        except (pygame.error, OSError) as exc:
+            log.error("snapshot %s failed: %s", path, exc)
+
+    thread = threading.Thread(target=write, name="snapshot", daemon=True)
+    thread.start()
+    return thread
