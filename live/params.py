@@ -148,6 +148,11 @@ MAX_TEXT = 256
 WALK_MODES = ("loop", "noise", "orbit")
 PC_PARAMS = ("walk.pc1", "walk.pc2", "walk.pc3", "walk.pc4")
 MIRROR_MODES = ("off", "horizontal", "vertical", "quad")
+LAYER_SLOTS = 2
+"""Layers over the neural one (``layer1``, ``layer2``): each a source, an opacity and a blend
+mode (live/render/compositor.py). The next issue's ISF shaders become further sources."""
+LAYER_SOURCES = ("off", "solid", "gradient", "rings", "stripes", "noise")
+BLEND_MODES = ("normal", "add", "screen", "multiply", "difference")
 AUDIO_SOURCES = ("level", "bass", "mid", "high", "onset", "beat")
 """Audio sources with a depth fader (``audio.bass_depth``); see live/modulation.py."""
 
@@ -194,6 +199,17 @@ REGISTRY: tuple[Param, ...] = (
     _f("fx.flash_decay", 0.25, 0.02, 4.0, "s", 0.0, "how fast a flash fades"),
     _f("fx.crossfade", 0.4, 0.0, 10.0, "s", 0.0,
        "crossfade time when a switch (mirror, kaleido, model) would otherwise cut"),
+    # layers over the neural layer, composed in slot order
+    *(param for slot in range(1, LAYER_SLOTS + 1) for param in (
+        _e(f"layer{slot}.source", "off", LAYER_SOURCES,
+           f"what layer {slot} shows over the layers below it (off = nothing)"),
+        _f(f"layer{slot}.opacity", 0.5, 0.0, 1.0, "", 0.2, f"opacity of layer {slot}"),
+        _e(f"layer{slot}.blend", "screen", BLEND_MODES,
+           f"how layer {slot} combines with the layers below it"),
+        _f(f"layer{slot}.speed", 1.0, 0.0, 8.0, "x", 0.3, f"how fast layer {slot} moves"),
+        _f(f"layer{slot}.scale", 1.0, 0.25, 8.0, "x", 0.2, f"size of layer {slot}'s pattern"),
+        _f(f"layer{slot}.hue", 0.0, -180.0, 180.0, "deg", 0.2, f"hue of layer {slot}"),
+    )),
     # scenes
     _t("scene.next", "switch to the next scene in the scenes folder (alphabetical)"),
     _t("scene.prev", "switch to the previous scene"),

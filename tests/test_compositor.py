@@ -10,7 +10,7 @@ import pytest
 
 from live.params import MIRROR_MODES, Registry
 from live.render.compositor import Compositor, colour_transform, source_scale
-from live.render.passes import Pass, ShaderError, Target, located_errors
+from live.render.passes import Pass, ShaderError, located_errors
 
 glcontext = pytest.importorskip("live.render.glcontext")
 
@@ -147,9 +147,10 @@ def test_colour_stage_matches_the_numpy_reference(ctx):
     values = dict(fx__hue=40.0, fx__saturation=1.6, fx__contrast=1.3, fx__brightness=0.9,
                   fx__master=0.8)
     out = render(ctx, frame, size=(16, 16), **values)
-    matrix, offset = colour_transform(40.0, 1.6, 1.3, 0.9 * 0.8, 0.0)
+    matrix, offset = colour_transform(40.0, 1.6, 1.3, 0.9, 0.0)
     m = np.array(matrix).reshape(3, 3).T  # GLSL mat3 is column-major
-    expected = np.clip(m @ (colour * 0.5 + 0.5) + np.array(offset), 0, 1) * 255
+    # the colour stage on the neural layer, the master fader over everything after it
+    expected = np.clip(m @ (colour * 0.5 + 0.5) + np.array(offset), 0, 1) * 0.8 * 255
     assert np.abs(out[8, 8] - expected).max() <= 1.5
 
 
@@ -195,31 +196,47 @@ def test_a_crossfade_goes_from_the_held_frame_to_the_new_one(ctx):
 
 
 @pytest.mark.parametrize("mode, expect", [
-    (0, lambda b, top: top), (1, lambda b, top: np.minimum(b + top, 1)),
-    (2, lambda b, top: 1 - (1 - b) * (1 - top)), (3, lambda b, top: b * top),
-    (4, lambda b, top: np.abs(b - top)),
+    ("normal", lambda b, top: top), ("add", lambda b, top: np.minimum(b + top, 1)),
+    ("screen", lambda b, top: 1 - (1 - b) * (1 - top)), ("multiply", lambda b, top: b * top),
+    ("difference", lambda b, top: np.abs(b - top)),
 ])
 def test_blend_modes_match_the_numpy_reference(ctx, mode, expect):
-    below, layer = np.array([0.2, 0.5, 0.9]), np.array([0.6, 0.3, 0.4])
-    comp = Compositor(ctx, (8, 8))
-    targets = []
-    for value in (below, layer):
-        target = Target(ctx, (8, 8))
-        target.framebuffer.clear(*value, 1.0)
-        targets.append(target)
-    out_target = Target(ctx, (8, 8))
-    p = comp.blend
-    p.set("mode", mode)
-    p.set("opacity", 0.75)
-    p.set("flip_y", False)
-    p.bind(below=targets[0].texture, layer=targets[1].texture)
-    p.draw(out_target.framebuffer)
-    got = np.frombuffer(out_target.framebuffer.read(components=3), np.uint8)[:3] / 255
+    from live.params import BLEND_MODES, LAYER_SOURCES
+
+    below = np.array([0.2, 0.5, 0.9])
+    layer = np.array([1.0, 0.5, 0.0])  # the solid source at hue 30: orange
+    frame = np.broadcast_to((below * 2 - 1).astype(np.float32), (8, 8, 3)).copy()
+    out = render(ctx, frame, size=(16, 16), layer1__source=float(LAYER_SOURCES.index("solid")),
+                 layer1__blend=float(BLEND_MODES.index(mode)), layer1__opacity=0.75,
+                 layer1__hue=30.0)
     expected = below + 0.75 * (np.clip(expect(below, layer), 0, 1) - below)
-    assert np.abs(got - expected).max() <= 2 / 255
-    for target in (*targets, out_target):
-        target.release()
+    assert np.abs(out[8, 8] / 255 - expected).max() <= 2.5 / 255
+
+
+@pytest.mark.parametrize("source", ["gradient", "rings", "stripes", "noise"])
+def test_every_generator_draws_a_pattern_that_moves(ctx, source):
+    from live.params import LAYER_SOURCES
+
+    comp = Compositor(ctx, (64, 36))
+    comp.upload(-np.ones((8, 8, 3), np.float32))  # black below: the layer alone shows
+    controls = Controls(layer1__source=float(LAYER_SOURCES.index(source)), layer1__opacity=1.0,
+                        layer1__blend=0.0)
+    comp.render(controls, 0.5)
+    first = comp.read_output().astype(float)
+    comp.render(controls, 0.5)
+    second = comp.read_output().astype(float)
     comp.release()
+    assert first.std() > 10  # a pattern, not a flat colour
+    assert np.abs(first - second).mean() > 1  # it moves with the layer's clock
+
+
+def test_layers_off_leave_the_neural_picture_alone(ctx):
+    rng = np.random.default_rng(5)
+    frame = rng.uniform(-1, 1, (16, 16, 3)).astype(np.float32)
+    plain = render(ctx, frame, size=(32, 32))
+    with_zero_opacity = render(ctx, frame, size=(32, 32), layer1__source=2.0,
+                               layer1__opacity=0.0)
+    assert np.abs(plain - with_zero_opacity).max() == 0
 
 
 def test_a_broken_shader_names_its_file_and_line(ctx, tmp_path):

@@ -4,8 +4,8 @@ Per frame::
 
     decoded frame (R x R RGBA8, uploaded)
       geometry + bicubic + colour + trails  --neural.frag-->  ping-pong pair   (render size)
-      + further layers                      --blend.frag--->  the stack        (render size)
-      scale to the output + crossfade       --output.frag-->  output           (output size)
+      each layer on: generator + blend      --layer.frag--->  the stack        (render size)
+      scale, crossfade, master, flash       --output.frag-->  output           (output size)
       text quads, (read back), HUD quads
 
 Passes are few and fused because on a machine without a GPU Mesa's llvmpipe runs them on the
@@ -22,10 +22,9 @@ import math
 
 import numpy as np
 
-from live.params import MIRROR_MODES
+from live.params import BLEND_MODES, LAYER_SLOTS, MIRROR_MODES
 from live.render.passes import Pass, Target
 
-BLEND_MODES = ("normal", "add", "screen", "multiply", "difference")
 LUMA = (0.299, 0.587, 0.114)
 
 
@@ -77,7 +76,6 @@ class Compositor:
         """Draw the output into the window's framebuffer (flipped: GL's rows go up)."""
         self._variants: dict[tuple, Pass] = {}
         """Compiled variants of neural.frag / output.frag by their switches (see the shader)."""
-        self.blend = Pass(ctx, "blend.frag")
         self.quad = Pass(ctx, "quad.frag", vertex="quad.vert")
         self._decoded = None
         self._targets: list[Target] = []
@@ -93,6 +91,7 @@ class Compositor:
         self._fold_key: tuple[int, int] | None = None
         self._has_trail = False
         self._index = 0
+        self._layer_phase = dict.fromkeys(range(1, LAYER_SLOTS + 1), 0.0)
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
 
     # ------------------------------------------------------------------ sizes
@@ -110,8 +109,11 @@ class Compositor:
         self.render_size = render
         self.frames = [Target(ctx, render), Target(ctx, render)]
         """The neural pass's output, this frame's and the last (the trails read it)."""
+        self.stack = [Target(ctx, render), Target(ctx, render)]
+        """The layers composed over the neural one (ping-pong, one pass per layer on)."""
         self.held = Target(ctx, render)
-        self._targets = [*self.frames, self.held]
+        self._targets = [*self.frames, *self.stack, self.held]
+        self._picture = self.frames[0]
         if output_size != self.output_size:
             if self.output is not None:
                 self.output.release()
@@ -167,8 +169,7 @@ class Compositor:
     def start_fade(self, seconds: float) -> None:
         """Crossfade from the last finished frame to whatever comes next over ``seconds``."""
         if seconds > 0.0:
-            self.ctx.copy_framebuffer(self.held.framebuffer,
-                                      self.frames[self._index].framebuffer)
+            self.ctx.copy_framebuffer(self.held.framebuffer, self._picture.framebuffer)
             self._fade_s = seconds
             self._fade_elapsed_s = 0.0
 
@@ -189,7 +190,36 @@ class Compositor:
             self._fold_key = key
 
         picture = self._neural(controls, dt, mirror, segments)
-        self._to_output(picture, dt, overlays, hud, before_hud)
+        picture = self._layers(picture, controls, dt)
+        self._picture = picture
+        self._to_output(picture, controls, dt, overlays, hud, before_hud)
+
+    def _layers(self, picture: Target, controls, dt: float) -> Target:
+        """Each layer that is on, composed over the stack in slot order (one pass each)."""
+        size = (float(self.render_size[0]), float(self.render_size[1]))
+        index = 0
+        for slot in range(1, LAYER_SLOTS + 1):
+            prefix = f"layer{slot}."
+            self._layer_phase[slot] += dt * controls[prefix + "speed"]
+            source = int(controls[prefix + "source"])
+            opacity = controls[prefix + "opacity"]
+            if source == 0 or opacity <= 1e-3:
+                continue
+            mode = int(controls[prefix + "blend"])
+            p = self._variant("layer.frag", SOURCE=source,
+                              MODE=mode if mode < len(BLEND_MODES) else 0)
+            p.set("flip_y", False)
+            p.set("target_size", size)
+            p.set("phase", self._layer_phase[slot] % 3600.0)
+            p.set("scale", controls[prefix + "scale"])
+            p.set("hue", controls[prefix + "hue"])
+            p.set("opacity", opacity)
+            out = self.stack[index]
+            index ^= 1
+            p.bind(below=picture.texture)
+            p.draw(out.framebuffer)
+            picture = out
+        return picture
 
     def _neural(self, controls, dt: float, mirror: int, segments: int) -> Target:
         self._spin_deg = (self._spin_deg + controls["fx.spin"] * dt) % 360.0
@@ -197,9 +227,10 @@ class Compositor:
             self._flash *= math.exp(-dt / controls["fx.flash_decay"])
             if self._flash < 1e-3:
                 self._flash = 0.0
+        # master and flash act on every layer: the output pass applies them
         matrix, offset = colour_transform(
             controls["fx.hue"], controls["fx.saturation"], controls["fx.contrast"],
-            controls["fx.brightness"] * controls["fx.master"], self._flash)
+            controls["fx.brightness"], 0.0)
         size = self.render_size
         amount = controls["fx.feedback"]
         trails = amount > 1e-3
@@ -228,7 +259,8 @@ class Compositor:
         p.draw(out.framebuffer)
         return out
 
-    def _to_output(self, picture: Target, dt: float, overlays, hud, before_hud) -> None:
+    def _to_output(self, picture: Target, controls, dt: float, overlays, hud,
+                   before_hud) -> None:
         fade = 1.0
         if self._fade_elapsed_s < self._fade_s:
             self._fade_elapsed_s += dt
@@ -236,6 +268,8 @@ class Compositor:
         framebuffer = self.ctx.screen if self.screen else self.output.framebuffer
         p = self._variant("output.frag", FADE=int(fade < 1.0))
         p.set("flip_y", self.screen)
+        p.set("master", controls["fx.master"])
+        p.set("flash", self._flash)
         p.set("fade", fade)
         if fade < 1.0:
             p.bind(picture=picture.texture, held=self.held.texture)
@@ -278,7 +312,7 @@ class Compositor:
         for target in [*self._targets, self.output]:
             if target is not None:
                 target.release()
-        for p in (*self._variants.values(), self.blend, self.quad):
+        for p in (*self._variants.values(), self.quad):
             p.release()
         if self._decoded is not None:
             self._decoded.release()

@@ -1,6 +1,6 @@
 #version 330 core
 // The finished picture (render size) scaled to the output (output size), with the crossfade
-// from the frame held when a cut was asked to fade.
+// from the frame held when a cut was asked to fade, then the master fader and the flash.
 #ifndef FADE
 #define FADE 0
 #endif
@@ -10,11 +10,13 @@ out vec4 colour;
 uniform sampler2D picture;
 uniform sampler2D held;
 uniform float fade;             // 0 = all `held`, 1 = all new (with FADE)
+uniform float master;           // the master fader: over every layer
+uniform float flash;            // toward white, over every layer
 
 void main() {
     vec3 rgb = texture(picture, image_uv).rgb;
 #if FADE
     rgb = mix(texture(held, image_uv).rgb, rgb, fade);
 #endif
-    colour = vec4(rgb, 1.0);
+    colour = vec4(mix(rgb * master, vec3(1.0), flash), 1.0);
 }
