@@ -11,6 +11,7 @@ import imageio_ffmpeg
 import numpy as np
 import pygame
 import pytest
+import torch
 
 from live.cli import _prepare, main
 from live.engine import Engine
@@ -206,3 +207,30 @@ def test_hud_shows_the_mean_fps_of_the_last_second_and_its_worst_frame(small_con
         assert "render scale" in status_lines(engine)[1]
     finally:
         engine.close()
+
+
+def test_no_stripe_down_either_edge_of_the_shipped_gan(small_config):
+    """The first and last columns are not systematically brighter or darker than their
+    neighbours, over many pictures of the shipped GAN (the old path had a light stripe)."""
+    from dataclasses import replace
+
+    cfg = replace(small_config, engine=replace(small_config.engine, render_scale=1.0))
+    scene, model, choice = _prepare(cfg, "default", None)
+    engine = Engine(cfg, model, choice, scene, headless=True)
+    edges, inner = [], []
+    try:
+        engine.warm_up()
+        for seed in range(24):
+            torch.manual_seed(seed)
+            with torch.inference_mode():
+                engine._z.copy_(torch.randn_like(engine._z))
+                engine._upload_frame(engine._decode(1.0))
+            engine.display.compose(engine.controls, 1 / 60)
+            luma = engine.display.host.astype(float).mean(axis=2)
+            edges.append([(luma[:, 0] - luma[:, 1]).mean(), (luma[:, -1] - luma[:, -2]).mean()])
+            inner.append(np.abs(np.diff(luma[:, 100:220], axis=1)).mean())
+    finally:
+        engine.close()
+    steps = np.array(edges)
+    # on average over the pictures, the edge column steps no more than an inner column does
+    assert np.abs(steps.mean(axis=0)).max() <= max(float(np.mean(inner)), 0.5), steps.mean(0)

@@ -83,7 +83,10 @@ vec3 bicubic(sampler2D image, vec2 uv) {
 
 vec3 neural(vec2 canvas) {
     vec2 source = rotozoom * fold(canvas) * source_scale;         // -1..1 covers the decode
-    vec2 uv = source * 0.5 + 0.5;
+    // one texel in from each edge: a generator's outermost row and column carry its padding's
+    // artefacts (a light or dark line down the side of the picture), never worth showing
+    vec2 inset = 1.0 / vec2(textureSize(decoded, 0));
+    vec2 uv = source * (0.5 - inset) + 0.5;
 #if FIT
     if (any(lessThan(uv, vec2(0.0))) || any(greaterThan(uv, vec2(1.0)))) return vec3(0.0);
 #else
