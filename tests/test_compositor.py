@@ -366,3 +366,32 @@ def test_every_switch_combination_compiles(ctx):
     comp.precompile()
     assert len(comp._variants) == 4 * 2 * 2 + 2
     comp.release()
+
+
+def test_a_broken_shader_keeps_the_previous_chain_and_says_where(ctx, tmp_path):
+    import shutil
+
+    from live.params import LAYER_SOURCES
+    from live.render.passes import SHADER_DIR
+
+    folder = tmp_path / "glsl"
+    shutil.copytree(SHADER_DIR, folder)
+    frame = np.zeros((8, 8, 3), np.float32)
+    comp = Compositor(ctx, (16, 16), shader_dir=folder)
+    comp.upload(frame)
+    rings = Controls(layer1__source=float(LAYER_SOURCES.index("rings")), layer1__opacity=1.0)
+    comp.render(rings, 1 / 60)  # the rings variant compiles and draws
+    before = comp.read_output().copy()
+    # a saved edit breaks the layer shader, and the next variant asked for is that file's
+    text = (folder / "layer.frag").read_text()
+    (folder / "layer.frag").write_text(text.replace("return hue_colour(hue);",
+                                                    "return hue_colour(hue) +;"))
+    solid = Controls(layer1__source=float(LAYER_SOURCES.index("solid")), layer1__opacity=1.0)
+    comp.render(solid, 0.0)  # does not raise: the last layer variant that compiled draws
+    assert f"{folder / 'layer.frag'}:" in comp.shader_error
+    assert np.abs(comp.read_output().astype(int) - before.astype(int)).max() <= 2
+    # a broken neural pass: a mirror variant not compiled yet falls back to the plain one
+    (folder / "neural.frag").write_text("#version 330 core\nvoid main() { nothing; }\n")
+    comp.render(Controls(fx__mirror=3.0), 1 / 60)
+    assert "neural.frag:2:" in comp.shader_error
+    comp.release()

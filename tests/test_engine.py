@@ -234,3 +234,16 @@ def test_no_stripe_down_either_edge_of_the_shipped_gan(small_config):
     steps = np.array(edges)
     # on average over the pictures, the edge column steps no more than an inner column does
     assert np.abs(steps.mean(axis=0)).max() <= max(float(np.mean(inner)), 0.5), steps.mean(0)
+
+
+def test_no_opengl_names_what_to_install_and_exits_2(monkeypatch, capsys):
+    import moderngl
+
+    def missing(*_args, **_kwargs):
+        raise Exception("libEGL.so.1: cannot open shared object file")  # as glcontext says
+
+    monkeypatch.setattr(moderngl, "create_context", missing)
+    assert main(["run", "--headless", "--frames", "1", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "libEGL.so.1" in err and "apt install libegl1 libgl1-mesa-dri" in err
+    assert "Traceback" not in err

@@ -18,13 +18,16 @@ only when they change.
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import numpy as np
 
 from live.params import BLEND_MODES, LAYER_SLOTS, MIRROR_MODES
-from live.render.passes import Pass, Target
+from live.render.passes import SHADER_DIR, Pass, ShaderError, Target
 
+log = logging.getLogger(__name__)
 LUMA = (0.299, 0.587, 0.114)
 
 
@@ -67,16 +70,22 @@ class Compositor:
     """Owns the passes and targets; ``upload`` a decoded frame, then ``render`` it."""
 
     def __init__(self, ctx, output_size: tuple[int, int], fit: str = "fill",
-                 render_scale: float = 1.0, screen: bool = False) -> None:
+                 render_scale: float = 1.0, screen: bool = False,
+                 shader_dir: Path = SHADER_DIR) -> None:
         import moderngl
 
         self.ctx = ctx
+        self.shader_dir = shader_dir
         self.fit = fit
         self.screen = screen
         """Draw the output into the window's framebuffer (flipped: GL's rows go up)."""
         self._variants: dict[tuple, Pass] = {}
         """Compiled variants of neural.frag / output.frag by their switches (see the shader)."""
-        self.quad = Pass(ctx, "quad.frag", vertex="quad.vert")
+        self._last_good: dict[str, Pass] = {}
+        self._failed: dict[tuple, str] = {}
+        self.shader_error = ""
+        """The newest compile error (``file:line: ...``), for the HUD; "" when none."""
+        self.quad = Pass(ctx, "quad.frag", vertex="quad.vert", folder=shader_dir)
         self._decoded = None
         self._targets: list[Target] = []
         self.output: Target | None = None
@@ -92,6 +101,9 @@ class Compositor:
         self._has_trail = False
         self._index = 0
         self._layer_phase = dict.fromkeys(range(1, LAYER_SLOTS + 1), 0.0)
+        # the passes every frame needs, now: a broken install fails here, before the show
+        self._variant("neural.frag", MIRROR=0, KALEIDO=0, FIT=int(fit == "fit"), TRAILS=0)
+        self._variant("output.frag", FADE=0)
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
 
     # ------------------------------------------------------------------ sizes
@@ -128,8 +140,20 @@ class Compositor:
         then cached; ``precompile`` does them before the show."""
         key = (fragment, *sorted(switches.items()))
         program = self._variants.get(key)
+        if program is None and key not in self._failed:
+            try:
+                program = self._variants[key] = Pass(self.ctx, fragment, folder=self.shader_dir,
+                                                     defines=switches)
+            except ShaderError as exc:
+                # the show keeps the chain it had: the last variant of this pass that compiled
+                self._failed[key] = self.shader_error = str(exc)
+                log.error("shader not compiled, keeping the previous one: %s", exc)
         if program is None:
-            program = self._variants[key] = Pass(self.ctx, fragment, defines=switches)
+            program = self._last_good.get(fragment)
+            if program is None:  # nothing to fall back to: the compositor cannot run
+                raise ShaderError(self._failed[key])
+            return program
+        self._last_good[fragment] = program
         return program
 
     def precompile(self) -> None:
@@ -206,8 +230,11 @@ class Compositor:
             if source == 0 or opacity <= 1e-3:
                 continue
             mode = int(controls[prefix + "blend"])
-            p = self._variant("layer.frag", SOURCE=source,
-                              MODE=mode if mode < len(BLEND_MODES) else 0)
+            try:
+                p = self._variant("layer.frag", SOURCE=source,
+                                  MODE=mode if mode < len(BLEND_MODES) else 0)
+            except ShaderError:
+                continue  # no layer shader ever compiled: the stack goes on without it
             p.set("flip_y", False)
             p.set("target_size", size)
             p.set("phase", self._layer_phase[slot] % 3600.0)

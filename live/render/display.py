@@ -20,6 +20,7 @@ import pygame  # noqa: E402
 from live.config import DisplayConfig  # noqa: E402
 from live.render import glcontext  # noqa: E402
 from live.render.compositor import Compositor  # noqa: E402
+from live.render.passes import ShaderError  # noqa: E402
 from live.render.readback import Readback  # noqa: E402
 from live.render.scale import GpuTimer, RenderScale  # noqa: E402
 from live.render.sprites import SpriteFactory  # noqa: E402
@@ -102,7 +103,11 @@ class Display:
         except glcontext.GLContextError as exc:
             pygame.display.quit()
             raise DisplayError(str(exc)) from None
-        self.compositor = Compositor(self.ctx, size, cfg.fit, screen=not headless)
+        try:
+            self.compositor = Compositor(self.ctx, size, cfg.fit, screen=not headless)
+        except ShaderError as exc:
+            pygame.display.quit()
+            raise DisplayError(f"the compositor's shaders do not compile: {exc}") from None
         self.sprites = SpriteFactory(self.ctx)
         """Makes textures of pygame surfaces (text lines, the HUD) on this context."""
         self.timer = GpuTimer(self.ctx)

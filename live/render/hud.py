@@ -108,6 +108,8 @@ def status_lines(engine) -> list[str]:
         f"walk {engine.walk.mode}{held}   speed {engine.controls['walk.speed']:.2f}   "
         f"bpm {engine.controls['tempo.bpm']:.1f}{recording}",
         *[line for line in extra if line],
+        *([f"shader error: {display.compositor.shader_error[-70:]}"]
+          if display.compositor.shader_error else []),
     ]
 
 
