@@ -66,7 +66,7 @@ def test_upscale_is_sharper_than_bilinear_and_exact_on_a_linear_ramp(ctx):
     out = render(ctx, frame, size=(64, 64))
     row = out[32, :, 0]
     source = (np.arange(64) + 0.5) / 64 * 2 - 1  # -1..1 across the square
-    uv = source * (0.5 - 1 / 16) + 0.5  # one texel in from each edge (neural.frag)
+    uv = source * (0.5 - 2 / 16) + 0.5  # two texels in from each edge (neural.frag)
     centres = uv * 16 - 0.5  # texel coordinates of output pixels
     expected = (np.interp(centres, np.arange(16), ramp) * 0.5 + 0.5) * 255
     inner = slice(4, 60)  # the clamped border texels are flat by design
