@@ -92,3 +92,23 @@ def small_config(tmp_path: Path):
         f'paths.models="{REPO / "models"}"',
         f'paths.snapshots="{tmp_path / "snaps"}"',
     ])
+
+
+def quiet_show(cfg, scene: str | None = None, scenes=None, audio_file=None):
+    """A headless engine and its started control surface without network ports (OSC and
+    OSCQuery off), optionally on another scenes folder or fed by an audio file."""
+    from dataclasses import replace
+
+    from live.cli import _prepare
+    from live.config import OscConfig, OscQueryConfig
+    from live.control.surface import ControlSurface
+    from live.engine import Engine
+
+    cfg = replace(cfg, osc=OscConfig(enabled=False), oscquery=OscQueryConfig(enabled=False))
+    if scenes is not None:
+        cfg = replace(cfg, paths=replace(cfg.paths, scenes=str(scenes)))
+    scene_, model, choice = _prepare(cfg, scene, None)
+    engine = Engine(cfg, model, choice, scene_, headless=True)
+    surface = ControlSurface(cfg, engine, audio_file=audio_file)
+    surface.start()
+    return engine, surface

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,20 +152,11 @@ def test_a_running_show_survives_hostile_samples_in_its_audio_input(small_config
     """The attack that ended the show (NaN into the walk): the file input, the analysis
     thread, the publisher, the modulation and the render loop all run through it, and the
     tempo follows the music again afterwards."""
-    from live.cli import _prepare
-    from live.config import OscConfig, OscQueryConfig
-    from live.control.surface import ControlSurface
-    from live.engine import Engine
-    from tests.conftest import run_while, wait_for
+    from tests.conftest import quiet_show, run_while, wait_for
 
     path = tmp_path / "attack.wav"
     attack_file(path, seconds=40.0, attack_s=3.0)  # the test stops once the tempo is back
-    cfg = replace(small_config, osc=OscConfig(enabled=False),
-                  oscquery=OscQueryConfig(enabled=False))
-    scene, model, choice = _prepare(cfg, None, None)
-    engine = Engine(cfg, model, choice, scene, headless=True)
-    surface = ControlSurface(cfg, engine, audio_file=path)
-    surface.start()
+    engine, surface = quiet_show(small_config, audio_file=path)
     seen: list = []
     frames_before = []
 

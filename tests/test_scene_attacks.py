@@ -81,22 +81,10 @@ def test_hot_reload_of_a_scene_swapped_for_dev_zero_keeps_the_old_scene(scenes):
 def test_start_up_prefetch_lists_scenes_past_a_fifo(small_config, scenes):
     """The control surface reads every scene at start to prepare their models: a FIFO among
     them is skipped with its reason, the others are still read."""
-    from dataclasses import replace
-
-    from live.config import OscConfig, OscQueryConfig
-    from live.control.surface import ControlSurface
-    from live.engine import Engine
+    from tests.conftest import quiet_show
 
     os.mkfifo(scenes / "c-pipe.toml")
-    cfg = replace(small_config, osc=OscConfig(enabled=False),
-                  oscquery=OscQueryConfig(enabled=False),
-                  paths=replace(small_config.paths, scenes=str(scenes)))
-    from live.cli import _prepare
-
-    scene, model, choice = _prepare(cfg, "a", None)
-    engine = Engine(cfg, model, choice, scene, headless=True)
-    surface = ControlSurface(cfg, engine)
-    surface.start()
+    engine, surface = quiet_show(small_config, "a", scenes)
     try:
         assert surface.prefetched.wait(120)
     finally:

@@ -16,7 +16,7 @@ from live.cli import _prepare
 from live.config import OscConfig, OscQueryConfig
 from live.control.surface import ControlSurface
 from live.engine import Engine
-from tests.conftest import run_while, wait_for
+from tests.conftest import quiet_show, run_while, wait_for
 
 
 @pytest.fixture
@@ -144,12 +144,8 @@ def test_the_default_scene_moves_with_an_audio_file(small_config, tmp_path):
     the tempo follows the music."""
     path = tmp_path / "groove.wav"
     groove(path, seconds=60.0)  # long enough for a loaded machine; the test stops early
-    cfg = replace(small_config, osc=OscConfig(enabled=False),
-                  oscquery=OscQueryConfig(enabled=False))
-    scene, model, choice = _prepare(cfg, None, None)
-    engine = Engine(cfg, model, choice, scene, headless=True)
-    surface = ControlSurface(cfg, engine, audio_file=path)
-    surface.start()
+    engine, surface = quiet_show(small_config, audio_file=path)
+    scene = engine.scene
     zooms, flashes = [], []
 
     class Watch:

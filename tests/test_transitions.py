@@ -5,17 +5,13 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from live.cli import _prepare
-from live.config import OscConfig, OscQueryConfig
-from live.control.surface import ControlSurface
 from live.engine import Engine
 from live.scenes import load_scene, scene_values
-from tests.conftest import run_while, wait_for
+from tests.conftest import quiet_show, run_while, wait_for
 
 
 @pytest.fixture
@@ -30,13 +26,7 @@ def scenes(tmp_path: Path, repo: Path) -> Path:
 
 @pytest.fixture
 def show(small_config, scenes):
-    cfg = replace(small_config, osc=OscConfig(enabled=False),
-                  oscquery=OscQueryConfig(enabled=False),
-                  paths=replace(small_config.paths, scenes=str(scenes)))
-    scene, model, choice = _prepare(cfg, "a", None)
-    engine = Engine(cfg, model, choice, scene, headless=True)
-    surface = ControlSurface(cfg, engine)
-    surface.start()
+    engine, surface = quiet_show(small_config, "a", scenes)
     yield engine, surface, scenes
     surface.close()
 
