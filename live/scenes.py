@@ -242,7 +242,8 @@ class SceneDeck:
         surface hands it to the engine, with its model); without it values go to the bus."""
         self.watch_s = watch_s
         self.reloads = 0
-        self._mtime = _mtime(current.path)
+        self._file_key = _stat_key(current.path)
+        self._changing: tuple = ()
         self.last_error = ""
         self.dropped = 0
         self._requests: queue.Queue = queue.Queue(maxsize=8)
@@ -301,7 +302,7 @@ class SceneDeck:
             for param_name, value in values.items():
                 self.bus.set(param_name, value)
         self.current = scene
-        self._mtime = _mtime(scene.path)
+        self._file_key = _stat_key(scene.path)
         self.last_error = ""
         log.info("scene %s: %s", "reloaded" if reload else "switched to", scene.name)
         if self.on_switch is not None:
@@ -311,10 +312,15 @@ class SceneDeck:
         """Apply the current scene's file again if it changed on disk; a broken file keeps
         the running scene and reports ``file:line``. Returns True when it reloaded."""
         path = self.current.path
-        mtime = _mtime(path)
-        if path is None or mtime == self._mtime:
+        key = _stat_key(path)
+        if path is None or key == self._file_key:
             return False
-        self._mtime = mtime
+        if key != self._changing:
+            # an editor's save is a truncate and a write, often inside one tick of the file
+            # system's clock: read the file only once it has looked the same for a whole poll
+            self._changing = key
+            return False
+        self._file_key = key
         try:
             scene = parse_scene(read_scene_text(path), path, self.registry)
         except SceneError as exc:
@@ -363,11 +369,15 @@ def scene_values(scene: Scene, registry: Registry) -> dict[str, Any]:
             if param.kind != "trigger" and not param.name.startswith(KEEP_ON_SWITCH)}
 
 
-def _mtime(path: Path | None) -> float:
+def _stat_key(path: Path | None) -> tuple:
+    """What tells a changed file: modification time, size and inode (a save that truncates
+    and writes within one clock tick keeps the time but not the size; a rename-over save
+    keeps neither the inode)."""
     try:
-        return path.stat().st_mtime_ns if path is not None else 0.0
+        info = path.stat() if path is not None else None
     except OSError:
-        return 0.0
+        return (0,)
+    return (0,) if info is None else (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def check_scene(path: Path, registry: Registry, models_dir: Path) -> list[str]:

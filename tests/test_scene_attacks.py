@@ -70,6 +70,7 @@ def test_hot_reload_of_a_scene_swapped_for_dev_zero_keeps_the_old_scene(scenes):
         path = scenes / "b.toml"
         path.unlink()
         path.symlink_to("/dev/zero")
+        assert deck.check_reload() is False  # changed: read once it stays the same a poll
         outcome = in_thread(deck.check_reload)
         assert outcome["value"] is False
         assert "character device" in deck.last_error
@@ -109,6 +110,7 @@ def test_a_save_cut_at_a_line_boundary_says_which_keys_fell_back(scenes, caplog)
         path.write_text('[walk]\nspeed = 0.5\n[fx]\nhue = 90.0\n')  # the last line lost
         os.utime(path, ns=(1, 1))  # a new mtime even on a coarse clock
         with caplog.at_level("WARNING", logger="live.scenes"):
+            assert deck.check_reload() is False  # seen changing: waits one poll
             assert deck.check_reload() is True
         assert "fx.saturation" in deck.last_error and "defaults" in deck.last_error
         assert any("fx.saturation" in r.getMessage() for r in caplog.records)
@@ -125,5 +127,26 @@ def test_scene_go_with_odd_digits_is_an_unknown_scene_not_a_crash(scenes, text):
             deck.target("scene.go", text)
         deck._requests.put_nowait(("scene.go", text))
         assert wait_for(lambda: "unknown scene" in deck.last_error)
+    finally:
+        deck.close()
+
+
+def test_a_save_that_truncates_then_writes_within_one_clock_tick_is_read_whole(scenes):
+    """An editor's save is a truncate and a write; on a coarse file-system clock both get
+    the same modification time. The reload must not stop at the empty file."""
+    registry = Registry()
+    bus = Bus(registry)
+    path = scenes / "b.toml"
+    deck = SceneDeck(scenes, bus, load_scene("b", scenes, registry), watch_s=3600)
+    try:
+        stamp = path.stat().st_mtime_ns + 1_000_000
+        path.write_text("")  # the truncate, seen by a poll
+        os.utime(path, ns=(stamp, stamp))
+        assert deck.check_reload() is False
+        path.write_text('[fx]\nhue = 45.0\n')  # the write, in the same tick
+        os.utime(path, ns=(stamp, stamp))
+        assert deck.check_reload() is False  # changed again: wait for it to settle
+        assert deck.check_reload() is True
+        assert deck.current.values == {"fx.hue": 45.0}
     finally:
         deck.close()
