@@ -345,6 +345,10 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
             "frame_ms_p99": round(percentile(all_frame_ms[window], 99), 3),
         }
         result["switch_max_frame_ms"] = round(worst, 3)
+        if len(window):  # where the worst frame's time went
+            worst_at = window[int(np.argmax(all_frame_ms[window]))]
+            result["switch_max_stage_ms"] = {name: round(float(all_stage_ms[worst_at, i]), 3)
+                                             for i, name in enumerate(STAGES)}
         result["switch_max_vs_p50"] = round(worst / result["frame_ms_p50"], 3)
     if "flood" in phases.windows:
         flood = _window(presents, phases.windows["flood"])
