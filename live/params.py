@@ -181,7 +181,7 @@ REGISTRY: tuple[Param, ...] = (
     _t("cue.recall", "glide to a stored cue and hold there (argument: slot 0-15)", 0, 15),
     _t("cue.next", "glide to the next stored cue, or the next keyframe when none is stored"),
     _t("cue.release", "leave the held cue and glide back into the walk"),
-    # fx chain
+    # fx: the compositor's neural pass (geometry, colour, trails) and its output pass
     _f("fx.zoom", 1.0, 0.25, 4.0, "x", 0.2, "zoom into the picture"),
     _f("fx.rotate", 0.0, -180.0, 180.0, "deg", 0.2, "rotation of the picture"),
     _f("fx.spin", 0.0, -180.0, 180.0, "deg/s", 0.3, "continuous rotation speed"),
