@@ -2,8 +2,8 @@
 
 A headless engine at a small output size runs with a fixed frame time and, to fast-forward,
 decodes only every ``decode_every``-th frame (everything else runs every frame: controls,
-modulation, walk, the compositor's passes, the text layer and present). Around it run the parts of a real
-show: the OSC server with a sender thread moving faders, the audio input playing a
+modulation, walk, the compositor's passes, the text layer and present). Around it run the
+parts of a real show: the OSC server with a sender thread moving faders, the audio input playing a
 synthesised groove through the real analysis, the live text typing, and scene switches every
 ``switch_every`` frames (through the scenes thread, models swapped, crossfades).
 
