@@ -391,6 +391,7 @@ def test_uniforms_cover_inputs_builtins_and_every_sampler():
     assert uniforms["PASSINDEX"] == "int" and uniforms["scale"] == "float"
     for sampler in ("inputImage", "halfSize", "trail"):
         assert uniforms[sampler] == "sampler2D" and uniforms[f"_{sampler}_imgSize"] == "vec2"
+        assert uniforms[f"_{sampler}_imgRect"] == "vec4"
 
 
 @pytest.mark.parametrize("name", ["all_inputs", "glsl1_filter", "glsl3", "multipass",

@@ -935,8 +935,9 @@ def _samplers(shader: IsfShader) -> list[str]:
 
 def uniform_declarations(shader: IsfShader) -> dict[str, str]:
     """Every uniform the translated program declares, name -> GLSL type: the built-ins, one
-    per input, and a sampler plus a ``_<name>_imgSize`` vec2 (the host writes the image's
-    size in pixels) per image input, audio input, imported image and pass target."""
+    per input, and per image input, audio input, imported image and pass target a sampler
+    plus ``_<name>_imgSize`` (vec2: width, height in pixels) and ``_<name>_imgRect`` (vec4:
+    0, 0, width, height), which the host writes for shaders that read them directly."""
     uniforms = dict(BUILTIN_UNIFORMS)
     for item in shader.inputs:
         if item.glsl_type != "sampler2D":
@@ -944,6 +945,7 @@ def uniform_declarations(shader: IsfShader) -> dict[str, str]:
     for name in _samplers(shader):
         uniforms[name] = "sampler2D"
         uniforms[f"_{name}_imgSize"] = "vec2"
+        uniforms[f"_{name}_imgRect"] = "vec4"
     return uniforms
 
 
