@@ -1,0 +1,192 @@
+"""An ISF body as GLSL 3.30 core: built-ins, input uniforms, IMG_ functions, GLSL 1.x words
+rewritten, with a line map back to the file for driver errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from live.render.isf.model import BUILTIN_UNIFORMS, FloatInput, IsfInput, IsfShader, LongInput
+
+
+@dataclass(frozen=True)
+class TranslatedSource:
+    """GLSL 3.30 core source and how its lines map back to the file it came from."""
+
+    text: str
+    path: Path  # the .fs or .vs whose body follows the generated declarations
+    lines_before_body: int
+    body_line: int  # the file line the body's first line is
+
+    def file_line(self, line: int) -> int | None:
+        """The file line of the source's ``line`` (1-based); None inside our declarations."""
+        if line <= self.lines_before_body:
+            return None
+        return line - self.lines_before_body - 1 + self.body_line
+
+
+_VERSION_LINE = re.compile(r"^[ \t]*#[ \t]*version\b.*$", re.MULTILINE)
+_EXTENSION_LINE = re.compile(r"^[ \t]*#[ \t]*extension\b.*$", re.MULTILINE)
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_FRAGMENT_RENAMES = [
+    (re.compile(r"\bgl_FragColor\b"), "isf_FragColor"),
+    (re.compile(r"\bgl_FragData\s*\[\s*0\s*\]"), "isf_FragColor"),
+    (re.compile(r"\btexture2DRect\s*\("), "texture("),
+    (re.compile(r"\btexture2DLod\s*\("), "textureLod("),
+    (re.compile(r"\btexture2DProj\s*\("), "textureProj("),
+    (re.compile(r"\btexture2D\s*\("), "texture("),
+    (re.compile(r"\bvarying\b"), "in"),
+    (re.compile(r"\bvv_FragNormCoord\b"), "isf_FragNormCoord"),
+]
+_VERTEX_RENAMES = [
+    (re.compile(r"\btexture2DRect\s*\("), "texture("),
+    (re.compile(r"\btexture2DLod\s*\("), "textureLod("),
+    (re.compile(r"\btexture2D\s*\("), "texture("),
+    (re.compile(r"\battribute\b"), "in"),
+    (re.compile(r"\bvarying\b"), "out"),
+    (re.compile(r"\bvv_FragNormCoord\b"), "isf_FragNormCoord"),
+    (re.compile(r"\bvv_vertShaderInit\b"), "isf_vertShaderInit"),
+]
+
+_SAMPLING = """\
+vec4 IMG_NORM_PIXEL(sampler2D image, vec2 normCoord) { return texture(image, normCoord); }
+vec4 IMG_PIXEL(sampler2D image, vec2 pixelCoord) {
+    return texture(image, pixelCoord / vec2(textureSize(image, 0)));
+}
+vec2 IMG_SIZE(sampler2D image) { return vec2(textureSize(image, 0)); }
+"""
+_SAMPLING_HERE = """\
+vec4 IMG_THIS_NORM_PIXEL(sampler2D image) { return texture(image, isf_FragNormCoord); }
+vec4 IMG_THIS_PIXEL(sampler2D image) { return texture(image, isf_FragNormCoord); }
+"""
+_VERTEX_INIT = """\
+// One triangle over the whole target, positions from gl_VertexID (draw 3 vertices, no
+// buffers); isf_FragNormCoord runs 0..1 across the target, y up as in gl_FragCoord.
+void isf_vertShaderInit() {
+    vec2 corner = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+    isf_FragNormCoord = corner;
+    gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+
+def _samplers(shader: IsfShader) -> list[str]:
+    names = [item.name for item in shader.inputs if item.glsl_type == "sampler2D"]
+    names += [image.name for image in shader.imported]
+    names += [pass_.target for pass_ in shader.passes if pass_.target]
+    return names
+
+
+def uniform_declarations(shader: IsfShader) -> dict[str, str]:
+    """Every uniform the translated program declares, name -> GLSL type: the built-ins, one
+    per input, and per image input, audio input, imported image and pass target a sampler
+    plus ``_<name>_imgSize`` (vec2: width, height in pixels) and ``_<name>_imgRect`` (vec4:
+    0, 0, width, height), which the host writes for shaders that read them directly."""
+    uniforms = dict(BUILTIN_UNIFORMS)
+    for item in shader.inputs:
+        if item.glsl_type != "sampler2D":
+            uniforms[item.name] = item.glsl_type
+    for name in _samplers(shader):
+        uniforms[name] = "sampler2D"
+        uniforms[f"_{name}_imgSize"] = "vec2"
+        uniforms[f"_{name}_imgRect"] = "vec4"
+    return uniforms
+
+
+def _prepare_body(body: str, uniforms: dict[str, str],
+                  renames: list[tuple[re.Pattern, str]]) -> tuple[str, list[str]]:
+    """The body with GLSL 1.x spelled for 3.30 core, its #version and #extension lines and
+    its own declarations of our uniforms blanked (line count unchanged); the #extension
+    lines are returned to go first."""
+    extensions = [match.group(0).strip() for match in _EXTENSION_LINE.finditer(body)]
+    body = _EXTENSION_LINE.sub("", _VERSION_LINE.sub("", body))
+    for pattern, replacement in renames:
+        body = pattern.sub(replacement, body)
+    names = "|".join(re.escape(name) for name in [*uniforms, "isf_FragNormCoord"])
+    redeclared = re.compile(rf"^[ \t]*(?:uniform|in|out)\s+(?:\w+\s+)*?\w+\s+(?:{names})"
+                            r"\s*;[ \t]*$", re.MULTILINE)
+    return redeclared.sub("", body), extensions
+
+
+def _assemble(head: list[str], body: str, path: Path, body_line: int) -> TranslatedSource:
+    prelude = "\n".join(head) + "\n"
+    return TranslatedSource(prelude + body, path, prelude.count("\n"), body_line)
+
+
+def translate_source(shader: IsfShader) -> TranslatedSource:
+    """The fragment shader as ``#version 330 core`` source: the ISF built-ins, a uniform per
+    input, the IMG_ sampling functions, then the file's body translated from GLSL 1.x."""
+    uniforms = uniform_declarations(shader)
+    body, extensions = _prepare_body(shader.body, uniforms, _FRAGMENT_RENAMES)
+    code = _COMMENTS.sub("", body)
+    head = ["#version 330 core", *extensions,
+            "// Declarations generated by live.render.isf for an ISF shader.",
+            *(f"uniform {kind} {name};" for name, kind in uniforms.items()),
+            "in vec2 isf_FragNormCoord;"]
+    if re.search(r"\bisf_FragColor\b", code):  # else the body declares its own out vec4
+        head.append("out vec4 isf_FragColor;")
+    head += [_SAMPLING.rstrip("\n"), _SAMPLING_HERE.rstrip("\n")]
+    return _assemble(head, body, shader.path, shader.body_line)
+
+
+def translate_vertex(shader: IsfShader) -> TranslatedSource:
+    """The vertex shader: the file's ``.vs`` translated (attribute -> in, varying -> out),
+    or the default one that only calls ``isf_vertShaderInit()``."""
+    uniforms = uniform_declarations(shader)
+    if shader.vertex is None:
+        body, extensions, path = "void main() { isf_vertShaderInit(); }\n", [], shader.path
+    else:
+        body, extensions = _prepare_body(shader.vertex, uniforms, _VERTEX_RENAMES)
+        path = shader.vertex_path or shader.path.with_suffix(".vs")
+    head = ["#version 330 core", *extensions,
+            "// Declarations generated by live.render.isf for an ISF vertex shader.",
+            *(f"uniform {kind} {name};" for name, kind in uniforms.items()),
+            "out vec2 isf_FragNormCoord;", _SAMPLING.rstrip("\n"), _VERTEX_INIT.rstrip("\n")]
+    return _assemble(head, body, path, 1)
+
+
+_LOG_LINE = re.compile(r"^\s*(?:\d+:(\d+)\(\d+\)|\d+\((\d+)\))\s*:?\s*(.*)$")
+"""Mesa writes ``0:12(5): error: ...``, NVIDIA ``0(12) : error ...``."""
+
+
+def located_errors(log: str, fragment: TranslatedSource,
+                   vertex: TranslatedSource | None = None) -> str:
+    """A driver's compile log (as moderngl raises it) as ``file:line: message`` lines in the
+    user's files; a line inside the generated declarations names the header's first line."""
+    stages = {"fragment_shader": fragment}
+    if vertex is not None:
+        stages["vertex_shader"] = vertex
+    current = fragment
+    lines = []
+    for raw in log.splitlines():
+        if raw.strip() in stages:
+            current = stages[raw.strip()]
+            continue
+        match = _LOG_LINE.match(raw)
+        if not match:
+            continue
+        line = current.file_line(int(match.group(1) or match.group(2)))
+        message = match.group(3).strip()
+        if line is None:
+            line, message = 1, f"in the generated ISF declarations: {message}"
+        lines.append(f"{current.path}:{line}: {message}")
+    return "\n".join(lines) if lines else f"{fragment.path}:1: {log.strip()}"
+
+
+
+def _describe_input(item: IsfInput) -> str:
+    if isinstance(item, FloatInput):
+        return f"{item.name} {item.minimum:g}..{item.maximum:g}"
+    if isinstance(item, LongInput):
+        if item.labels:
+            return f"{item.name} [{'/'.join(item.labels)}]"
+        return f"{item.name} {item.minimum}..{item.maximum}"
+    return f"{item.name} ({item.type})"
+
+
+def describe(shader: IsfShader) -> str:
+    """One line for a listing: ``name  kind  input, input, ...``."""
+    inputs = ", ".join(_describe_input(item) for item in shader.inputs) or "no inputs"
+    passes = f"  {len(shader.passes)} passes" if len(shader.passes) > 1 else ""
+    return f"{shader.name}  {shader.kind}  {inputs}{passes}"
