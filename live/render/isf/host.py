@@ -1,0 +1,244 @@
+"""The GPU host for one ISF shader: its program, pass targets, audio textures and uniforms.
+
+One :class:`IsfRenderer` per shader instance on a moderngl context. It compiles the
+translated vertex and fragment shader into ONE program (every pass runs it with its own
+``PASSINDEX``, as ISF defines), and per ``render``:
+
+    built-ins, inputs       --uniforms, written only when they change-->  the program
+    pass 0 .. n-2           --into their TARGET textures (pass_size)-->   samplers by name
+    pass n-1                --into the caller's framebuffer (size)-->     the picture
+
+Orientation: every texture the host reads or writes keeps row 0 at the top of the picture,
+as the compositor's do (``image_uv`` y down). ISF's coordinates have y up, so the translated
+source turns y over where the shader meets the pixels (``translate._UPRIGHT``):
+``isf_FragNormCoord`` and ``gl_FragCoord`` have y = 1 / RENDERSIZE.y at the picture's top,
+and ``IMG_*``, ``texture``, ``textureLod`` and ``texelFetch`` sample row ``1 - y``. A filter
+that passes ``inputImage`` through writes it upright, and a generator's "up" is the top.
+
+Targets are made when their size or format changes and reused; a PERSISTENT target is a
+ping-pong pair, so its pass reads its own last frame while writing the other texture. A
+compile failure raises :class:`~live.render.passes.ShaderError` (``file:line: ...`` in the
+user's .fs or .vs), the error the compositor already answers by keeping its previous program.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+
+import numpy as np
+
+from live.render import isf
+from live.render.passes import ShaderError, Target
+
+DEFAULT_AUDIO_SAMPLES = 256
+"""Columns of an audio or audioFFT texture whose input gives no MAX."""
+
+
+def _date_uniform(now: datetime.datetime) -> tuple[float, float, float, float]:
+    """ISF's DATE: (year, month, day, seconds since midnight)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (float(now.year), float(now.month), float(now.day),
+            (now - midnight).total_seconds())
+
+
+def _uniform_value(item: isf.IsfInput, value: object) -> object:
+    """``value`` as moderngl writes ``item``'s GLSL type."""
+    if isinstance(item, isf.FloatInput):
+        return float(value)  # type: ignore[arg-type]
+    if isinstance(item, isf.LongInput):
+        return int(value)  # type: ignore[call-overload]
+    if isinstance(item, (isf.BoolInput, isf.EventInput)):
+        return bool(value)
+    if isinstance(item, isf.ColorInput):
+        channels = [float(c) for c in value]  # type: ignore[attr-defined]
+        return tuple((channels + [1.0])[:4]) if len(channels) == 3 else tuple(channels[:4])
+    if isinstance(item, isf.Point2DInput):
+        return tuple(float(c) for c in value)[:2]  # type: ignore[attr-defined]
+    return value
+
+
+class _PassTarget:
+    """A TARGET's textures: one, or two taking turns when persistent (``read`` holds the
+    last frame, ``write`` receives this one; ``swap`` after the pass)."""
+
+    def __init__(self, ctx, size: tuple[int, int], dtype: str, persistent: bool) -> None:
+        self.size, self.dtype = size, dtype
+        self.buffers = [Target(ctx, size, dtype) for _ in range(2 if persistent else 1)]
+        for buffer in self.buffers:
+            buffer.framebuffer.clear(0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def read(self) -> Target:
+        return self.buffers[0]
+
+    @property
+    def write(self) -> Target:
+        return self.buffers[-1]
+
+    def swap(self) -> None:
+        self.buffers.reverse()
+
+    def release(self) -> None:
+        for buffer in self.buffers:
+            buffer.release()
+
+
+class IsfRenderer:
+    """One ISF shader ready to draw: ``render`` every frame, ``release`` at the end."""
+
+    def __init__(self, ctx, shader: isf.IsfShader) -> None:
+        import moderngl
+
+        self.ctx = ctx
+        self.shader = shader
+        self.compiles = 0
+        """Programs compiled by this renderer: 1 for its whole life (inputs are uniforms)."""
+        fragment, vertex = isf.translate_source(shader), isf.translate_vertex(shader)
+        try:
+            self.compiles += 1
+            self.program = ctx.program(vertex_shader=vertex.text,
+                                       fragment_shader=fragment.text)
+        except moderngl.Error as exc:
+            raise ShaderError(isf.located_errors(str(exc), fragment, vertex)) from None
+        self.vao = ctx.vertex_array(self.program, [])
+        self._defaults = isf.default_values(shader)
+        self._inputs = [item for item in shader.inputs if item.glsl_type != "sampler2D"]
+        self._audio_inputs = [item for item in shader.inputs
+                              if isinstance(item, isf.AudioInput)]
+        sampler_names = [name for name, kind in isf.uniform_declarations(shader).items()
+                         if kind == "sampler2D"]
+        self._units = {name: unit for unit, name in enumerate(sampler_names)}
+        """A texture unit per sampler, fixed for the program's life."""
+        self._uniforms: dict[str, object] = {}
+        self._targets: dict[str, _PassTarget] = {}
+        self._audio: dict[str, object] = {}
+        self._pending_events: set[str] = set()
+        self._blank = ctx.texture((1, 1), 4, data=bytes(4))
+        """What an image input nobody supplied samples: transparent black."""
+        for name, unit in self._units.items():
+            self._set(name, unit)
+
+    # ------------------------------------------------------------------ uniforms
+    def _set(self, name: str, value: object) -> None:
+        """Write a uniform when its value changed (each write is a GL call); names the
+        compiler removed are skipped."""
+        if self._uniforms.get(name, _UNSET) == value:
+            return
+        self._uniforms[name] = value
+        if name in self.program:
+            self.program[name].value = value
+
+    def trigger(self, name: str) -> None:
+        """Fire the event input ``name``: true for the next render only."""
+        self._pending_events.add(name)
+
+    # ------------------------------------------------------------------ per frame
+    def render(self, target_framebuffer, size: tuple[int, int], values: Mapping[str, object],
+               images: Mapping[str, object], time_s: float, dt_s: float, frame_index: int,
+               audio: Mapping[str, np.ndarray] | None = None) -> None:
+        """Draw every pass; the last one into ``target_framebuffer`` at ``size`` (w, h).
+
+        ``values``: input name -> value (absent: the header's default); an event is true
+        for the render whose ``values`` has it true, and for the one after ``trigger``.
+        ``images``: image input (or IMPORTED) name -> moderngl texture, row 0 at the top.
+        ``audio``: audio / audioFFT input name -> (samples,) or (channels, samples) floats,
+        waveform in -1..1, spectrum magnitudes in 0..1; resampled to the input's MAX."""
+        width, height = int(size[0]), int(size[1])
+        current = {**self._defaults, **values}
+        self._set("TIME", float(time_s))
+        self._set("TIMEDELTA", float(dt_s))
+        self._set("FRAMEINDEX", int(frame_index))
+        self._set("DATE", _date_uniform(datetime.datetime.now()))
+        for item in self._inputs:
+            value = current.get(item.name, False)
+            if isinstance(item, isf.EventInput):
+                value = bool(value) or item.name in self._pending_events
+            self._set(item.name, _uniform_value(item, value))
+        self._pending_events.clear()
+
+        textures = {name: images.get(name, self._blank) for name in self._units}
+        for name, target in self._targets.items():  # read before written: last frame's
+            textures[name] = target.read.texture
+        for item in self._audio_inputs:
+            textures[item.name] = self._audio_texture(item, (audio or {}).get(item.name))
+        last = len(self.shader.passes) - 1
+        for index, pass_ in enumerate(self.shader.passes):
+            if index == last:
+                framebuffer, pass_size = target_framebuffer, (width, height)
+            else:
+                pass_size = isf.pass_size(pass_, width, height, current)
+                target = self._target(pass_, pass_size)
+                framebuffer = target.write.framebuffer
+                # its own sampler reads the last frame (persistent) or nothing: GL forbids
+                # sampling the texture being drawn into
+                textures[pass_.target] = (target.read.texture if pass_.persistent
+                                          else self._blank)
+            self._set("PASSINDEX", index)
+            self._set("RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
+            for name, texture in textures.items():
+                texture.use(self._units[name])
+                texture_size = tuple(texture.size)
+                self._set(f"_{name}_imgSize", (float(texture_size[0]), float(texture_size[1])))
+                self._set(f"_{name}_imgRect", (0.0, 0.0, float(texture_size[0]),
+                                               float(texture_size[1])))
+            framebuffer.use()
+            self.ctx.viewport = (0, 0, *pass_size)
+            self.vao.render(vertices=3)
+            if pass_.target and index != last:
+                target.swap()
+                textures[pass_.target] = target.read.texture
+
+    def target_texture(self, name: str):
+        """The texture holding TARGET ``name``'s newest contents (None before its first pass):
+        for tests and tools."""
+        target = self._targets.get(name)
+        return None if target is None else target.read.texture
+
+    def _target(self, pass_: isf.IsfPass, size: tuple[int, int]) -> _PassTarget:
+        """The pass's target at ``size``: made again only when the size or format changed
+        (a persistent target then starts cleared)."""
+        dtype = "f4" if pass_.float_texture else "f1"
+        target = self._targets.get(pass_.target)
+        if target is None or target.size != size or target.dtype != dtype:
+            if target is not None:
+                target.release()
+            target = self._targets[pass_.target] = _PassTarget(self.ctx, size, dtype,
+                                                               pass_.persistent)
+        return target
+
+    def _audio_texture(self, item: isf.AudioInput, signal: np.ndarray | None):
+        """An R32F texture, one column per sample and one row per channel, made once per
+        shape and rewritten in place; silence when no signal came."""
+        columns = item.samples or (DEFAULT_AUDIO_SAMPLES if signal is None
+                                   else int(np.shape(signal)[-1]))
+        rows = np.zeros((1, columns), np.float32) if signal is None else np.atleast_2d(
+            np.asarray(signal, np.float32))
+        if rows.shape[1] != columns:  # resample each channel to the header's MAX
+            at = np.linspace(0.0, rows.shape[1] - 1, columns)
+            rows = np.stack([np.interp(at, np.arange(rows.shape[1]), row) for row in rows])
+        rows = np.ascontiguousarray(rows, np.float32)
+        texture = self._audio.get(item.name)
+        if texture is None or tuple(texture.size) != (columns, rows.shape[0]):
+            if texture is not None:
+                texture.release()
+            texture = self.ctx.texture((columns, rows.shape[0]), 1, dtype="f4")
+            texture.repeat_x = texture.repeat_y = False
+            self._audio[item.name] = texture
+        # rows are stored as given: row 0 (the first channel) is the picture's top
+        texture.write(rows.tobytes())
+        return texture
+
+    def release(self) -> None:
+        for target in self._targets.values():
+            target.release()
+        for texture in self._audio.values():
+            texture.release()
+        self._targets.clear()
+        self._audio.clear()
+        self._blank.release()
+        self.vao.release()
+        self.program.release()
+
+
+_UNSET = object()
