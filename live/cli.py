@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no window (dummy video driver)")
     run.add_argument("--frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
-                     help="record the output to an mp4")
+                     help="record the output (without the HUD) to an .mp4, .mov or .mkv; "
+                          "fragmented, so a cut file still plays")
     run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--playlist", type=Path, default=None, metavar="FILE",
