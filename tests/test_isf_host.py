@@ -167,6 +167,18 @@ def test_vertex_shader_with_isf_vert_shader_init_renders(ctx, output, input_imag
     host.release()
 
 
+def test_vertex_values_interpolate_between_the_picture_corners(ctx, output):
+    """A .vs that clamps isf_FragNormCoord per vertex (as published blurs do) sees vertices on
+    the picture's corners, so the clamp changes nothing and the gradient spans the picture."""
+    host = renderer(ctx, "host_vertex_clamp.fs")
+    picture = draw(host, output)
+    height, width = SIZE[1], SIZE[0]
+    assert np.all(np.abs(picture[0, :, 0] - (np.arange(width) + 0.5) / width * 255) <= TOLERANCE)
+    assert np.all(np.abs(picture[:, 0, 1] - (1.0 - (np.arange(height) + 0.5) / height) * 255)
+                  <= TOLERANCE)
+    host.release()
+
+
 def test_missing_image_input_samples_transparent_black(ctx, output):
     host = renderer(ctx, "host_probe.fs")
     assert close(draw(host, output, {"probe": 0}), [0, 0, 0])

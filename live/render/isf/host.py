@@ -144,6 +144,8 @@ class IsfRenderer:
         ``images``: image input (or IMPORTED) name -> moderngl texture, row 0 at the top.
         ``audio``: audio / audioFFT input name -> (samples,) or (channels, samples) floats,
         waveform in -1..1, spectrum magnitudes in 0..1; resampled to the input's MAX."""
+        import moderngl
+
         width, height = int(size[0]), int(size[1])
         current = {**self._defaults, **values}
         self._set("TIME", float(time_s))
@@ -184,7 +186,7 @@ class IsfRenderer:
                                                float(texture_size[1])))
             framebuffer.use()
             self.ctx.viewport = (0, 0, *pass_size)
-            self.vao.render(vertices=3)
+            self.vao.render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
             if pass_.target and index != last:
                 target.swap()
                 textures[pass_.target] = target.read.texture

@@ -81,11 +81,12 @@ vec4 IMG_THIS_NORM_PIXEL(sampler2D image) { return isf_texture(image, isf_FragNo
 vec4 IMG_THIS_PIXEL(sampler2D image) { return isf_texture(image, isf_FragNormCoord); }
 """
 _VERTEX_INIT = """\
-// One triangle over the whole target, positions from gl_VertexID (draw 3 vertices, no
-// buffers); isf_FragNormCoord runs 0..1 across the target with y up (1 at the top of the
-// picture, which is row 0 of the target: see _UPRIGHT).
+// Two triangles over the whole target: a strip of 4 vertices from gl_VertexID (no buffers),
+// exactly at the corners, so values a .vs computes per vertex (clamped offsets) interpolate
+// across the picture as in other ISF hosts. isf_FragNormCoord runs 0..1 across the target
+// with y up (1 at the top of the picture, which is row 0 of the target: see _UPRIGHT).
 void isf_vertShaderInit() {
-    vec2 corner = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+    vec2 corner = vec2(float(gl_VertexID & 1), float((gl_VertexID >> 1) & 1));
     isf_FragNormCoord = vec2(corner.x, 1.0 - corner.y);
     gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
 }
