@@ -185,6 +185,19 @@ def test_missing_image_input_samples_transparent_black(ctx, output):
     host.release()
 
 
+def test_imported_image_is_loaded_upright(ctx, output, tmp_path):
+    pygame = pytest.importorskip("pygame")
+    picture = asymmetric_image()
+    surface = pygame.image.frombytes(picture.tobytes(), SIZE, "RGBA")
+    pygame.image.save(surface, str(tmp_path / "pattern.png"))
+    (tmp_path / "stamp.fs").write_text(
+        '/*{"IMPORTED": {"pattern": {"PATH": "pattern.png"}}}*/\n'
+        "void main() { gl_FragColor = IMG_THIS_PIXEL(pattern); }\n")
+    host = IsfRenderer(ctx, isf.load_isf(tmp_path / "stamp.fs"))
+    assert np.array_equal(draw(host, output), picture[..., :3])
+    host.release()
+
+
 # ----------------------------------------------------------------------------- passes
 
 def test_passes_write_targets_and_a_persistent_float_target_accumulates(ctx, output):

@@ -116,6 +116,7 @@ class IsfRenderer:
         self._pending_events: set[str] = set()
         self._blank = ctx.texture((1, 1), 4, data=bytes(4))
         """What an image input nobody supplied samples: transparent black."""
+        self._imported = {image.name: self._load_image(image) for image in shader.imported}
         for name, unit in self._units.items():
             self._set(name, unit)
 
@@ -159,7 +160,8 @@ class IsfRenderer:
             self._set(item.name, _uniform_value(item, value))
         self._pending_events.clear()
 
-        textures = {name: images.get(name, self._blank) for name in self._units}
+        textures = {name: images.get(name, self._imported.get(name, self._blank))
+                    for name in self._units}
         for name, target in self._targets.items():  # read before written: last frame's
             textures[name] = target.read.texture
         for item in self._audio_inputs:
@@ -209,6 +211,21 @@ class IsfRenderer:
                                                                pass_.persistent)
         return target
 
+    def _load_image(self, image: isf.ImportedImage):
+        """An IMPORTED image file as an RGBA8 texture, row 0 at the top (read once)."""
+        import pygame
+
+        try:
+            surface = pygame.image.load(str(image.path))
+        except (pygame.error, OSError) as exc:
+            self.release()
+            raise ShaderError(f"{self.shader.path}:1: IMPORTED {image.name!r}: {image.path}: "
+                              f"{exc}") from None
+        texture = self.ctx.texture(surface.get_size(), 4,
+                                   data=pygame.image.tobytes(surface, "RGBA"))
+        texture.repeat_x = texture.repeat_y = False
+        return texture
+
     def _audio_texture(self, item: isf.AudioInput, signal: np.ndarray | None):
         """An R32F texture, one column per sample and one row per channel, made once per
         shape and rewritten in place; silence when no signal came."""
@@ -234,7 +251,7 @@ class IsfRenderer:
     def release(self) -> None:
         for target in self._targets.values():
             target.release()
-        for texture in self._audio.values():
+        for texture in [*self._audio.values(), *getattr(self, "_imported", {}).values()]:
             texture.release()
         self._targets.clear()
         self._audio.clear()
