@@ -219,6 +219,14 @@ def test_passes_write_targets_and_a_persistent_float_target_accumulates(ctx, out
     host.release()
 
 
+def test_a_last_pass_with_a_persistent_target_feeds_itself_and_is_the_output(ctx, output):
+    host = renderer(ctx, "host_feedback.fs")  # one pass: TARGET lastFrame, PERSISTENT
+    for frame in range(3):
+        result = draw(host, output, frame_index=frame)
+    assert close(result, [level(0.3), level(0.6), 0])
+    host.release()
+
+
 def test_targets_are_reused_until_the_render_size_changes(ctx, output):
     host = renderer(ctx, "host_multipass.fs")
     draw(host, output)

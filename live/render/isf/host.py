@@ -7,6 +7,7 @@ translated vertex and fragment shader into ONE program (every pass runs it with 
     built-ins, inputs       --uniforms, written only when they change-->  the program
     pass 0 .. n-2           --into their TARGET textures (pass_size)-->   samplers by name
     pass n-1                --into the caller's framebuffer (size)-->     the picture
+                              (with a TARGET: into it, then copied there)
 
 Orientation: every texture the host reads or writes keeps row 0 at the top of the picture,
 as the compositor's do (``image_uv`` y down). ISF's coordinates have y up, so the translated
@@ -168,7 +169,7 @@ class IsfRenderer:
             textures[item.name] = self._audio_texture(item, (audio or {}).get(item.name))
         last = len(self.shader.passes) - 1
         for index, pass_ in enumerate(self.shader.passes):
-            if index == last:
+            if index == last and not pass_.target:
                 framebuffer, pass_size = target_framebuffer, (width, height)
             else:
                 pass_size = isf.pass_size(pass_, width, height, current)
@@ -189,9 +190,11 @@ class IsfRenderer:
             framebuffer.use()
             self.ctx.viewport = (0, 0, *pass_size)
             self.vao.render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
-            if pass_.target and index != last:
+            if pass_.target:
                 target.swap()
                 textures[pass_.target] = target.read.texture
+        if self.shader.passes[-1].target:  # a last pass that feeds itself: show its target
+            self.ctx.copy_framebuffer(target_framebuffer, target.read.framebuffer)
 
     def target_texture(self, name: str):
         """The texture holding TARGET ``name``'s newest contents (None before its first pass):
