@@ -5,9 +5,9 @@
     "CATEGORIES": ["Filter", "Blur", "Glow"],
     "INPUTS": [
         {"NAME": "inputImage", "TYPE": "image", "LABEL": "Input"},
-        {"NAME": "threshold", "TYPE": "float", "LABEL": "Threshold", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.55},
-        {"NAME": "bloomAmount", "TYPE": "float", "LABEL": "Bloom amount", "MIN": 0.0, "MAX": 4.0, "DEFAULT": 1.5, "IDENTITY": 0.0},
-        {"NAME": "blurRadius", "TYPE": "float", "LABEL": "Blur radius (quarter-size pixels per tap)", "MIN": 0.5, "MAX": 4.0, "DEFAULT": 1.5},
+        {"NAME": "threshold", "TYPE": "float", "LABEL": "Threshold", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.3},
+        {"NAME": "bloomAmount", "TYPE": "float", "LABEL": "Bloom amount", "MIN": 0.0, "MAX": 4.0, "DEFAULT": 2.0, "IDENTITY": 0.0},
+        {"NAME": "blurRadius", "TYPE": "float", "LABEL": "Blur radius (quarter-size pixels per tap)", "MIN": 0.5, "MAX": 4.0, "DEFAULT": 2.0},
         {"NAME": "bloomTint", "TYPE": "color", "LABEL": "Bloom tint", "DEFAULT": [1.0, 0.85, 0.95, 1.0]}
     ],
     "PASSES": [

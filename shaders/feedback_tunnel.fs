@@ -1,15 +1,18 @@
 /*{
     "ISFVSN": "2",
-    "DESCRIPTION": "Feedback tunnel: every frame the last frame is zoomed, turned and faded behind the new picture, so the image streams into (or out of) an endless tunnel, its echoes drifting in hue.",
+    "DESCRIPTION": "Feedback tunnel: the new picture sits in a frame at the centre and every frame the last frame is zoomed, turned and faded around it, so copies of the image stream out of (or into) an endless tunnel, their hue drifting.",
     "CREDIT": "live project",
     "CATEGORIES": ["Filter", "Feedback"],
     "INPUTS": [
         {"NAME": "inputImage", "TYPE": "image", "LABEL": "Input"},
         {"NAME": "zoomSpeed", "TYPE": "float", "LABEL": "Zoom speed (per second; negative: outward)", "MIN": -2.0, "MAX": 2.0, "DEFAULT": 0.6},
         {"NAME": "turnSpeed", "TYPE": "float", "LABEL": "Turn speed (radians per second)", "MIN": -3.0, "MAX": 3.0, "DEFAULT": 0.4},
-        {"NAME": "echoLife", "TYPE": "float", "LABEL": "Echo life (seconds to fade to a third)", "MIN": 0.05, "MAX": 4.0, "DEFAULT": 0.8},
+        {"NAME": "echoLife", "TYPE": "float", "LABEL": "Echo life (seconds to fade to a third)", "MIN": 0.05, "MAX": 4.0, "DEFAULT": 1.5},
         {"NAME": "hueDrift", "TYPE": "float", "LABEL": "Echo hue drift (turns per second)", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.15},
-        {"NAME": "inputLevel", "TYPE": "float", "LABEL": "New picture level", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 1.0},
+        {"NAME": "insetSize", "TYPE": "float", "LABEL": "New picture size (fraction of the screen)", "MIN": 0.1, "MAX": 1.0, "DEFAULT": 0.5},
+        {"NAME": "ringRate", "TYPE": "float", "LABEL": "Frame rings per second", "MIN": 0.0, "MAX": 8.0, "DEFAULT": 2.0},
+        {"NAME": "ringColor", "TYPE": "color", "LABEL": "Ring colour", "DEFAULT": [1.0, 0.95, 0.85, 1.0]},
+        {"NAME": "inputLevel", "TYPE": "float", "LABEL": "New picture over its echo", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 1.0},
         {"NAME": "centre", "TYPE": "point2D", "LABEL": "Tunnel centre (0..1)", "MIN": [0.0, 0.0], "MAX": [1.0, 1.0], "DEFAULT": [0.5, 0.5]}
     ],
     "PASSES": [
@@ -39,15 +42,24 @@ void main() {
         offset = mat2(cos(angle), sin(angle), -sin(angle), cos(angle)) * offset;
         offset *= exp(-zoomSpeed * TIMEDELTA);  // sampling closer in zooms the echo out
         vec2 from = centre + offset / vec2(aspect, 1.0);
-        float inside = step(0.0, from.x) * step(from.x, 1.0) * step(0.0, from.y) * step(from.y, 1.0);
-        vec3 echo = IMG_NORM_PIXEL(echoes, from).rgb * inside;
+        float onScreen = step(0.0, from.x) * step(from.x, 1.0) * step(0.0, from.y) * step(from.y, 1.0);
+        vec3 echo = IMG_NORM_PIXEL(echoes, from).rgb * onScreen;
         echo = rotateHue(echo, hueDrift * TIMEDELTA) * exp(-TIMEDELTA * 1.1 / echoLife);
         // the target is 8-bit (a float one costs 4x the bandwidth): without this step a
         // dim echo rounds back to itself every frame and never fades out
         echo = max(echo - 0.75 / 255.0, 0.0);
-        vec4 fresh = IMG_NORM_PIXEL(inputImage, uv);
-        // the brighter of the new picture and the echo: echoes show through the dark parts
-        gl_FragColor = vec4(max(fresh.rgb * inputLevel, clamp(echo, 0.0, 1.0)), 1.0);
+        // the whole new picture, shrunk into a frame around the centre; outside it only echoes
+        vec2 inInset = (uv - centre) / insetSize + 0.5;
+        float inside = step(abs(inInset.x - 0.5), 0.5) * step(abs(inInset.y - 0.5), 0.5);
+        vec3 fresh = IMG_NORM_PIXEL(inputImage, clamp(inInset, 0.0, 1.0)).rgb;
+        echo = clamp(echo, 0.0, 1.0);
+        vec3 colour = mix(echo, fresh, inside * inputLevel);
+        // the inset's border flashes ringRate times a second; the echoes carry each flash
+        // outward as a separate ring, so the tunnel's walls are visible
+        vec2 borderPixels = (0.5 - abs(inInset - 0.5)) * insetSize * RENDERSIZE;
+        float border = inside * step(min(borderPixels.x, borderPixels.y), 2.0);
+        float flash = ringRate > 0.0 ? step(fract(TIME * ringRate), 0.15) : 0.0;
+        gl_FragColor = vec4(mix(colour, ringColor.rgb, border * flash), 1.0);
     } else {
         gl_FragColor = IMG_NORM_PIXEL(echoes, uv);
     }

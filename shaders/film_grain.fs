@@ -5,7 +5,7 @@
     "CATEGORIES": ["Filter", "Film"],
     "INPUTS": [
         {"NAME": "inputImage", "TYPE": "image", "LABEL": "Input"},
-        {"NAME": "grainAmount", "TYPE": "float", "LABEL": "Grain amount", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.25, "IDENTITY": 0.0},
+        {"NAME": "grainAmount", "TYPE": "float", "LABEL": "Grain amount", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.25},
         {"NAME": "grainSize", "TYPE": "float", "LABEL": "Grain size (pixels)", "MIN": 1.0, "MAX": 6.0, "DEFAULT": 1.5},
         {"NAME": "colourGrain", "TYPE": "float", "LABEL": "Colour grain", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.3},
         {"NAME": "flicker", "TYPE": "float", "LABEL": "Flicker", "MIN": 0.0, "MAX": 0.3, "DEFAULT": 0.04},

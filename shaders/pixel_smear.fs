@@ -5,7 +5,7 @@
     "CATEGORIES": ["Filter", "Glitch"],
     "INPUTS": [
         {"NAME": "inputImage", "TYPE": "image", "LABEL": "Input"},
-        {"NAME": "threshold", "TYPE": "float", "LABEL": "Brightness that streaks", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.45},
+        {"NAME": "threshold", "TYPE": "float", "LABEL": "Brightness that streaks", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.3},
         {"NAME": "smearLength", "TYPE": "float", "LABEL": "Streak length (fraction of screen)", "MIN": 0.0, "MAX": 0.6, "DEFAULT": 0.2, "IDENTITY": 0.0},
         {"NAME": "direction", "TYPE": "float", "LABEL": "Direction (radians)", "MIN": 0.0, "MAX": 6.2832, "DEFAULT": 4.7124},
         {"NAME": "rowVariation", "TYPE": "float", "LABEL": "Length varies per row", "MIN": 0.0, "MAX": 1.0, "DEFAULT": 0.7},
