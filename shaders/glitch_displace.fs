@@ -32,14 +32,16 @@ float hashCell(vec2 cell, float seed) {
 }
 
 void main() {
+    // both passes read the envelope with this one fetch: pass 0 its last frame, pass 1 the
+    // value pass 0 just wrote (one program runs both, and llvmpipe would pay for a fetch in
+    // the branch not taken)
+    float burstNow = IMG_PIXEL(burstLevel, vec2(0.5)).r;
     if (PASSINDEX == 0) {
-        float last = IMG_PIXEL(burstLevel, vec2(0.5)).r;
-        float level = burst ? 1.0 : last * exp(-TIMEDELTA * 3.0 / burstDecay);
+        float level = burst ? 1.0 : burstNow * exp(-TIMEDELTA * 3.0 / burstDecay);
         gl_FragColor = vec4(level, 0.0, 0.0, 1.0);
         return;
     }
     vec2 uv = isf_FragNormCoord;
-    float burstNow = IMG_PIXEL(burstLevel, vec2(0.5)).r;
     float share = clamp(amount + burstNow, 0.0, 1.0);
     float seed = floor(TIME * rerollRate);
     // wide flat blocks, four times as wide as tall (in pixels), like a broken stream
