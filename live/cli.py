@@ -126,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check)
     check.add_argument("files", nargs="*", type=Path)
 
+    shaders = sub.add_parser("shaders", help="ISF shaders: list them, or check them")
+    _common(shaders)
+    shaders.add_argument("--json", action="store_true", help="print JSON lines")
+    shader_commands = shaders.add_subparsers(dest="shaders_command")
+    check_shaders = shader_commands.add_parser(
+        "check", help="parse, compile and render each shader for a few frames (all found when "
+                      "none are given); every failure as file:line, then the pass rate")
+    _common(check_shaders)
+    check_shaders.add_argument("targets", nargs="*", type=Path, metavar="FILE_OR_DIR")
+    check_shaders.add_argument("--json", action="store_true", help="print JSON lines")
+
     text = sub.add_parser("text", help="generate text with a char-RNN, as the show does")
     _common(text)
     text.add_argument("--model", default="default-rnn", help="char-RNN model name or folder")
@@ -533,6 +544,14 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_shaders(args: argparse.Namespace) -> int:
+    """``live shaders`` lists the ISF shaders found; ``live shaders check`` checks them."""
+    from live.render.isf.library import run_command
+
+    cfg = _load_config(args)
+    return run_command(cfg, args.shaders_command, getattr(args, "targets", []), args.json)
+
+
 def cmd_layout(args: argparse.Namespace) -> int:
     from live.control import touchosc
 
@@ -585,7 +604,7 @@ TRAINERS = {"vae": "live.train.vae", "gan": "live.train.gan", "rnn": "live.train
 KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
             "layout": cmd_layout, "analyze": cmd_analyze, "text": cmd_text,
-            "scenes": cmd_scenes, "soak": cmd_soak, "train": cmd_train,
+            "scenes": cmd_scenes, "shaders": cmd_shaders, "soak": cmd_soak, "train": cmd_train,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

@@ -62,6 +62,9 @@ class PathsConfig:
     snapshots: str = "snapshots"
     recordings: str = "recordings"
     state: str = "state.json"
+    shaders: str = "shaders"
+    isf: tuple[str, ...] = ()
+    """More folders of ISF shaders (beside shaders/ and the standard ISF locations)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ class Config:
     """Show parameters set with ``--set walk.speed=2`` for this run (name, value), checked
     against the registry; they go over the starting scene's values. Not a TOML key."""
 
-    def path(self, kind: Literal["models", "scenes", "snapshots", "recordings", "state"]) -> Path:
+    def path(self, kind: Literal["models", "scenes", "snapshots", "recordings", "state",
+                                 "shaders"]) -> Path:
         """A configured folder: relative paths are resolved against the config file's folder;
         without a config file, against the current folder when it has the folder, else the
         project's own folder (so the shipped scenes and models are found from anywhere)."""
@@ -153,7 +157,8 @@ class Config:
         if self.source not in ("<defaults>", "--set"):
             return Path(self.source).resolve().parent / p
         here = Path.cwd() / p
-        if kind in ("models", "scenes") and not here.exists() and (PROJECT_DIR / p).is_dir():
+        if (kind in ("models", "scenes", "shaders") and not here.exists()
+                and (PROJECT_DIR / p).is_dir()):
             return PROJECT_DIR / p
         return here
 
