@@ -395,3 +395,29 @@ def test_a_broken_shader_keeps_the_previous_chain_and_says_where(ctx, tmp_path):
     comp.render(Controls(fx__mirror=3.0), 1 / 60)
     assert "neural.frag:2:" in comp.shader_error
     comp.release()
+
+
+def test_a_read_back_the_driver_cannot_map_is_a_lost_frame_not_a_crash(ctx, monkeypatch):
+    import moderngl
+
+    from live.render.readback import Readback
+
+    comp = Compositor(ctx, (16, 8))
+    comp.upload(np.zeros((4, 4, 3), np.float32))
+    readback = Readback(ctx, (16, 8))
+    comp.render(Controls(), 1 / 60)
+    readback.request(comp.output.framebuffer)
+
+    class Unmappable:
+        def read_into(self, *_args, **_kwargs):
+            raise moderngl.Error("cannot map the buffer")
+
+        def release(self):
+            pass
+
+    real = readback._buffers[0]
+    readback._buffers[0] = Unmappable()
+    assert readback.drain() is None and readback.failures == 1
+    readback._buffers[0] = real
+    readback.release()
+    comp.release()

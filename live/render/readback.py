@@ -8,7 +8,11 @@ frames one frame late and the render loop never waits for the GPU to finish a fr
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class Readback:
@@ -24,6 +28,8 @@ class Readback:
         self.frame = np.empty((height, width, 3), np.uint8)
         """The last collected frame; rewritten by every ``collect`` (copy it to keep it)."""
         self.requests = 0
+        self.failures = 0
+        """Read-backs the driver could not map (each a frame lost to the recording)."""
 
     def request(self, framebuffer, flip: bool = False) -> None:
         """Queue a copy of ``framebuffer``'s colour (no wait). ``flip``: the window's
@@ -50,11 +56,21 @@ class Readback:
         return self._read(index)
 
     def _read(self, index: int) -> np.ndarray | None:
+        import moderngl
+
         flip = self._filled[index]
         if flip is None:
             return None
-        self._buffers[index].read_into(self.frame)  # maps the buffer: a GPU sync point
         self._filled[index] = None
+        try:
+            self._buffers[index].read_into(self.frame)  # maps the buffer: a GPU sync point
+        except moderngl.Error as exc:
+            # a driver that cannot map the buffer this once (seen once on llvmpipe, at the
+            # end of a show): that frame is lost to the recording, the show goes on
+            self.failures += 1
+            if self.failures == 1 or self.failures % 1000 == 0:
+                log.warning("read-back failed (%d so far): %s", self.failures, exc)
+            return None
         return self.frame[::-1] if flip else self.frame
 
     def release(self) -> None:
