@@ -30,10 +30,18 @@ class Readback:
         self.requests = 0
         self.failures = 0
         """Read-backs the driver could not map (each a frame lost to the recording)."""
+        self.direct = False
+        """After a failed mapping: frames are read with a blocking read instead."""
+        self._direct_flip: bool | None = None
 
     def request(self, framebuffer, flip: bool = False) -> None:
         """Queue a copy of ``framebuffer``'s colour (no wait). ``flip``: the window's
         framebuffer, whose rows go up (``collect`` then returns a flipped view)."""
+        if self.direct:  # the fallback: a blocking read straight into the host frame
+            framebuffer.read_into(self.frame, components=3, alignment=1)
+            self._direct_flip = flip
+            self.requests += 1
+            return
         index = self._next
         framebuffer.read_into(self._buffers[index], components=3, alignment=1)
         self._filled[index] = flip
@@ -43,17 +51,27 @@ class Readback:
     def collect(self) -> np.ndarray | None:
         """The frame requested before the newest one (None until two were requested). The
         mapping waits only if the GPU has not finished that older frame yet."""
+        if self.direct:
+            return self._take_direct()
         return self._read(self._next)
 
     def drain(self) -> np.ndarray | None:
         """The newest requested frame, not yet collected (the last frame of a recording)."""
+        if self.direct:
+            return self._take_direct()
         return self._read(self._next ^ 1)
+
+    def _take_direct(self) -> np.ndarray | None:
+        flip, self._direct_flip = self._direct_flip, None
+        if flip is None:
+            return None
+        return self.frame[::-1] if flip else self.frame
 
     def latest(self, framebuffer, flip: bool = False) -> np.ndarray:
         """Copy this frame now and wait for it (snapshots; not for every frame)."""
         index = self._next
         self.request(framebuffer, flip)
-        return self._read(index)
+        return self._take_direct() if self.direct else self._read(index)
 
     def _read(self, index: int) -> np.ndarray | None:
         import moderngl
@@ -65,11 +83,13 @@ class Readback:
         try:
             self._buffers[index].read_into(self.frame)  # maps the buffer: a GPU sync point
         except moderngl.Error as exc:
-            # a driver that cannot map the buffer this once (seen once on llvmpipe, at the
-            # end of a show): that frame is lost to the recording, the show goes on
+            # seen on llvmpipe in a long test process: once a buffer cannot be mapped, none
+            # can; that frame is lost and later frames are read synchronously (a sync point
+            # per frame, but the recording goes on)
             self.failures += 1
-            if self.failures == 1 or self.failures % 1000 == 0:
-                log.warning("read-back failed (%d so far): %s", self.failures, exc)
+            self.direct = True
+            log.warning("read-back through pixel buffers failed (%s): reading frames "
+                        "synchronously from now on", exc)
             return None
         return self.frame[::-1] if flip else self.frame
 
