@@ -24,21 +24,30 @@ _LOG_LINE = re.compile(r"^\s*(?:\d+:(\d+)\(\d+\)|\d+\((\d+)\))\s*:?\s*(.*)$")
 """Mesa writes ``0:12(5): error: ...``, NVIDIA ``0(12) : error ...``."""
 
 
-def located_errors(log: str, stage_files: dict[str, str]) -> str:
-    """The driver's compile log as ``file:line: message`` lines. ``stage_files`` maps the
-    stage names moderngl prints (``vertex_shader``, ``fragment_shader``) to file names."""
-    current = next(iter(stage_files.values()), "shader")
-    lines = []
+def driver_log_entries(log: str) -> list[tuple[str | None, int, str]]:
+    """``(stage, line, message)`` for each line of a compile log as moderngl raises it; the
+    stage is the ``vertex_shader`` / ``fragment_shader`` heading above it (None before one)."""
+    stage = None
+    entries = []
     for raw in log.splitlines():
         stripped = raw.strip()
-        if stripped in stage_files:
-            current = stage_files[stripped]
+        if stripped in ("vertex_shader", "fragment_shader"):
+            stage = stripped
             continue
         match = _LOG_LINE.match(raw)
         if match:
-            line = match.group(1) or match.group(2)
-            lines.append(f"{current}:{line}: {match.group(3).strip()}")
-    return "\n".join(lines) if lines else f"{current}:1: {log.strip()}"
+            entries.append((stage, int(match.group(1) or match.group(2)),
+                            match.group(3).strip()))
+    return entries
+
+
+def located_errors(log: str, stage_files: dict[str, str]) -> str:
+    """The driver's compile log as ``file:line: message`` lines. ``stage_files`` maps the
+    stage names moderngl prints (``vertex_shader``, ``fragment_shader``) to file names."""
+    first = next(iter(stage_files.values()), "shader")
+    lines = [f"{stage_files.get(stage, first)}:{line}: {message}"
+             for stage, line, message in driver_log_entries(log)]
+    return "\n".join(lines) if lines else f"{first}:1: {log.strip()}"
 
 
 def load_source(name: str, folder: Path = SHADER_DIR) -> str:

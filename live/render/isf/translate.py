@@ -169,28 +169,19 @@ def translate_vertex(shader: IsfShader) -> TranslatedSource:
     return _assemble(head, body, path, 1)
 
 
-_LOG_LINE = re.compile(r"^\s*(?:\d+:(\d+)\(\d+\)|\d+\((\d+)\))\s*:?\s*(.*)$")
-"""Mesa writes ``0:12(5): error: ...``, NVIDIA ``0(12) : error ...``."""
-
-
 def located_errors(log: str, fragment: TranslatedSource,
                    vertex: TranslatedSource | None = None) -> str:
     """A driver's compile log (as moderngl raises it) as ``file:line: message`` lines in the
     user's files; a line inside the generated declarations names the header's first line."""
+    from live.render.passes import driver_log_entries
+
     stages = {"fragment_shader": fragment}
     if vertex is not None:
         stages["vertex_shader"] = vertex
-    current = fragment
     lines = []
-    for raw in log.splitlines():
-        if raw.strip() in stages:
-            current = stages[raw.strip()]
-            continue
-        match = _LOG_LINE.match(raw)
-        if not match:
-            continue
-        line = current.file_line(int(match.group(1) or match.group(2)))
-        message = match.group(3).strip()
+    for stage, generated_line, message in driver_log_entries(log):
+        current = stages.get(stage, fragment)
+        line = current.file_line(generated_line)
         if line is None:
             line, message = 1, f"in the generated ISF declarations: {message}"
         lines.append(f"{current.path}:{line}: {message}")
