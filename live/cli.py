@@ -208,11 +208,12 @@ def _prepare(cfg: config_mod.Config, scene_name: str | None, model_name: str | N
              device: str | None = None):
     """Scene, model and device for a run or bench; user mistakes become UserError."""
     from live.device import pick_device
-    from live.params import Registry
+    from live.layers import show_registry, use_library
     from live.scenes import SceneError, load_scene
     from live.store import ModelError, load_generator
 
-    registry = Registry()
+    # the fixed parameters and every scene's ISF layer inputs, which maps may name
+    registry = show_registry(cfg.path("scenes"), use_library(cfg))
     try:
         scene = load_scene(scene_name or cfg.show.scene, cfg.path("scenes"), registry)
     except SceneError as exc:

@@ -30,6 +30,7 @@ from live.control.tempo import BeatClock, TapTempo
 from live.decode import DecodeWorker
 from live.device import DeviceChoice, synchronize
 from live.framelog import STAGES, FrameLog
+from live.layers import show_registry, use_library
 from live.modulation import Modulation, SourceTable
 from live.params import PC_PARAMS, Bus, Controls, Registry
 from live.render.display import Display
@@ -66,7 +67,8 @@ class Engine(Switching):
         self.choice = choice
         self.scene = scene
         self.model_name = model.name
-        self.registry = registry or Registry()
+        # the fixed parameters and every scene's ISF layer inputs (live/layers.py)
+        self.registry = registry or show_registry(cfg.path("scenes"), use_library(cfg))
         self.bus = bus or Bus(self.registry)
         self.controls = Controls(self.registry)
         self.fixed_dt = fixed_dt
@@ -109,6 +111,10 @@ class Engine(Switching):
         self.sources = SourceTable()
         """Audio features and the tempo clock, read by the scene's modulation maps."""
         self.modulation = Modulation(scene.maps, self.registry)
+        self.show_layers: list = list(self.registry.shaders)
+        """``(layer name, shader)`` of every scene's layers (``("", shader)`` for
+        its transition), compiled at warm-up so a scene switch never waits for a compiler
+        (from the show's registry: live.layers.show_registry)."""
         self.clock = BeatClock()
         """The beat phase and bar line (``clock.external`` while Ableton Link writes it)."""
         self.capture_hook = None
@@ -201,6 +207,11 @@ class Engine(Switching):
                          mode=self.controls.choice("walk.mode"))
         self.walk.cues = cues
         self.compositor.precompile()  # every shader variant a switch can reach, now
+        isf = self.compositor.isf  # and every scene's ISF layers and transition
+        spec = self.scene.transition_spec
+        isf.precompile([*((layer.name, layer.shader) for layer in self.scene.layers),
+                        *([("", spec.shader)] if spec is not None else []),
+                        *self.show_layers])
         for _ in range(frames):
             image = self._decode(self.controls["walk.truncation"])
             self._upload_frame(image)
@@ -230,6 +241,8 @@ class Engine(Switching):
                 self.walk.handle(event)
             elif name == "fx.flash":
                 self.compositor.flash(event.arg or 1.0)
+            elif name.startswith("layer."):  # an ISF event input
+                self.compositor.isf.trigger(name)
             elif name == "show.hud":
                 self.hud.toggle()
             elif name == "show.fullscreen":

@@ -260,8 +260,10 @@ REGISTRY: tuple[Param, ...] = (
 class Registry:
     """Index of ``REGISTRY`` by name, with the slot layout the bus and engine share."""
 
-    def __init__(self, params: Iterable[Param] = REGISTRY) -> None:
+    def __init__(self, params: Iterable[Param] = REGISTRY, shaders: Iterable = ()) -> None:
         self.params: tuple[Param, ...] = tuple(params)
+        self.shaders: tuple = tuple(shaders)
+        """``(layer name, ISF shader)`` pairs whose inputs were added (live.layers.show_registry)."""
         self.index: dict[str, int] = {p.name: i for i, p in enumerate(self.params)}
         if len(self.index) != len(self.params):
             raise ValueError("duplicate parameter names in the registry")

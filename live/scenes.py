@@ -31,7 +31,7 @@ from live.safeio import SCENE_MAX_BYTES, FileReadError, read_text
 log = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS = {"model": str, "description": str, "text_model": str, "transition": float,
-                  "transition_beats": int, "quantize": bool}
+                  "transition_beats": int, "quantize": bool, "transition_shader": str}
 """Keys outside any table, with their types."""
 
 
@@ -59,6 +59,11 @@ class Scene:
     """When above 0: the crossfade lasts this many beats at the current tempo instead."""
     quantize: bool = True
     """Wait for the next bar before switching, while a tempo source (audio, Link) is active."""
+    layers: tuple = ()
+    """ISF layers over the neural one, bottom first (``[[layer]]``: live.layers.LayerSpec)."""
+    transition_spec: Any = None
+    """The ISF transition this scene comes in with (``transition_shader``), or None: a
+    crossfade."""
 
     def transition_s(self, bpm: float) -> float:
         if self.transition_beats > 0 and bpm > 0:
@@ -134,9 +139,26 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
     top: dict[str, Any] = {}
     midi_maps: tuple[str, ...] = ()
     maps: tuple = ()
+    layers: tuple = ()
+    transition_spec = None
+    from live import layers as layers_mod
+
     for key, value in raw.items():
         if key == "map":
             maps = _parse_maps(value, text, path, registry)
+            continue
+        if key == "layer":
+            try:
+                layers = layers_mod.parse_layers(value, text, path, check_value=check_value)
+            except layers_mod.LayerError as exc:
+                raise SceneError(str(exc)) from None
+            for spec in layers:  # set on the bus where the show has the layer's faders
+                values.update(spec.values)
+            continue
+        if key == "transition_inputs":
+            if not isinstance(value, dict):
+                raise SceneError(f"{path}:{_line_of(text, None, key)}: transition_inputs must "
+                                 "be a table of the transition shader's inputs")
             continue
         if not isinstance(value, dict):
             if key not in TOP_LEVEL_KEYS:
@@ -175,10 +197,20 @@ def parse_scene(text: str, path: Path, registry: Registry) -> Scene:
             if name not in registry:
                 raise SceneError(f"{where}: unknown parameter {name!r}")
             values[name] = check_value(registry[name], sub_value, where)
+    if "transition_shader" in top or "transition_inputs" in raw:
+        line = _line_of(text, None, "transition_shader" if "transition_shader" in top
+                        else "transition_inputs")
+        if "transition_shader" not in top:
+            raise SceneError(f"{path}:{line}: transition_inputs without transition_shader")
+        try:
+            transition_spec = layers_mod.parse_transition(
+                top["transition_shader"], raw.get("transition_inputs"), line, path)
+        except layers_mod.LayerError as exc:
+            raise SceneError(str(exc)) from None
     return Scene(path.stem, path, top.get("model", "default-gan"), top.get("description", ""),
                  top.get("text_model", "default-rnn"), values, midi_maps, maps,
                  top.get("transition", 2.0), top.get("transition_beats", 0),
-                 top.get("quantize", True))
+                 top.get("quantize", True), layers, transition_spec)
 
 
 def _parse_maps(value: Any, text: str, path: Path, registry: Registry) -> tuple:
@@ -241,6 +273,8 @@ class SceneDeck:
         """``apply(scene, values, reload)`` takes a loaded scene to the show (the control
         surface hands it to the engine, with its model); without it values go to the bus."""
         self.watch_s = watch_s
+        self.pollers: list = []
+        """Callables run on this thread every poll (the shader library's watcher)."""
         self.reloads = 0
         self._file_key = _stat_key(current.path)
         self._changing: tuple = ()
@@ -349,6 +383,11 @@ class SceneDeck:
                     self.check_reload()
                 except Exception:
                     log.exception("scene reload failed")
+                for poll in self.pollers:
+                    try:
+                        poll()
+                    except Exception:
+                        log.exception("watching files failed")
                 continue
             if request is None:
                 return

@@ -26,13 +26,15 @@ QUANTIZE_MAX_S = 8.0
 class Switching:
     def apply_scene(self, scene: Scene) -> None:
         for name, value in scene.values.items():
-            self.bus.set(name, value)
+            if name in self.registry:  # a layer added since the show started has no fader
+                self.bus.set(name, value)
         self.use_scene(scene)
 
     def use_scene(self, scene: Scene) -> None:
         """Adopt a scene whose values are already on the bus (any thread: two reference
         stores, read by the loop at its next frame)."""
         self.modulation = Modulation(scene.maps, self.registry)
+        self.compositor.isf.layers = scene.layers
         self.scene = scene
 
     def _prepare_model(self, model: LoadedGenerator, warm: int = 3) -> dict:
@@ -78,7 +80,7 @@ class Switching:
         self.use_scene(scene)
         if model_state is not None:
             self._swap_in_model(model_state)
-        self.compositor.start_fade(fade_s)
+        self.compositor.start_fade(fade_s, scene.transition_spec)
         self.switches += 1
 
     def _swap_in_model(self, state: dict) -> None:

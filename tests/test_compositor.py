@@ -364,7 +364,8 @@ def test_defines_keep_the_shaders_line_numbers_in_errors(ctx, tmp_path):
 def test_every_switch_combination_compiles(ctx):
     comp = Compositor(ctx, (32, 18))
     comp.precompile()
-    assert len(comp._variants) == 4 * 2 * 2 + 2
+    # neural (mirror x kaleido x trails), output (fade), ISF layer blends (5 modes)
+    assert len(comp._variants) == 4 * 2 * 2 + 2 + 5
     comp.release()
 
 

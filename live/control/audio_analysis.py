@@ -513,6 +513,11 @@ class Analyzer:
         f.bpm = max(f.bpm, 0.0)
         return f
 
+    def latest_frame(self) -> tuple[np.ndarray, np.ndarray]:
+        """The newest analysis window (samples) and its power spectrum, views into this
+        analyser's buffers (valid until the next ``process``): what an AudioScope shows."""
+        return self._samples.view(), self._power
+
     def set_tempo_hint(self, bpm: float | None) -> None:
         """Seed the tracker with an external tempo (tap, Link); ``None`` drops the hint.
 

@@ -40,6 +40,7 @@ class ControlSurface:
             self.osc = OscServer(bus, cfg.osc, self.feedback)
         self.deck = SceneDeck(cfg.path("scenes"), bus, engine.scene,
                               on_switch=self._scene_switched, apply=self._bring_in)
+        self.deck.pollers.append(self._watch_shaders)
         engine.listeners.append(self.deck)
         if cfg.midi.enabled:
             from live.control.midi import MidiInput, MidiMapper
@@ -53,8 +54,13 @@ class ControlSurface:
         self.analyzer = None
         self._tempo_hint: float | None = None
         self.publisher = None
+        self.scope = None
         if cfg.audio.enabled or audio_file is not None:
             from live.control.audio import AudioInput, Publisher
+            from live.control.scope import AudioScope
+
+            self.scope = AudioScope()
+            engine.compositor.isf.audio = self.scope
 
             self.publisher = Publisher(engine.sources, bus, cfg.tempo.follow_audio,
                                        cfg.audio.osc_out)
@@ -100,14 +106,33 @@ class ControlSurface:
         from live.control.audio_analysis import Analyzer
 
         analyzer = self.analyzer = Analyzer(samplerate, blocksize)
+        scope = self.scope
 
         def process(block):
             hint, self._tempo_hint = self._tempo_hint, None
             if hint is not None:  # a tap, handed over to this (the analysis) thread
                 analyzer.set_tempo_hint(hint)
-            return analyzer.process(block)
+            features = analyzer.process(block)
+            samples, power = analyzer.latest_frame()
+            scope.update(samples, power, samplerate)  # for ISF audio inputs
+            return features
 
         return process
+
+    def _watch_shaders(self) -> None:
+        """Scenes thread, every poll: ISF files of the show changed on disk are parsed here
+        and handed to the render thread, which compiles them (a broken one keeps the old
+        program; its file:line goes to the HUD and the log)."""
+        from live.layers import library
+
+        isf = self.engine.compositor.isf
+        for path, shader, error in library().changed():
+            if shader is None:
+                isf.errors[path] = error
+                self.engine.compositor.shader_error = error
+                log.error("ISF shader not reloaded, the old one keeps running: %s", error)
+            else:
+                isf.updates[path] = shader
 
     def _problem(self, text: str) -> None:
         log.error("%s; the show goes on without it", text)

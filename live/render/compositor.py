@@ -5,6 +5,8 @@ Per frame::
     decoded frame (R x R RGBA8, uploaded)
       geometry + bicubic + colour + trails  --neural.frag-->  ping-pong pair   (render size)
       each layer on: generator + blend      --layer.frag--->  the stack        (render size)
+      each ISF layer of the scene           --its shader--->  the stack        (render size)
+                                              (live/render/isf/stack.py)
       scale, crossfade, master, flash       --output.frag-->  output           (output size)
       text quads, (read back), HUD quads
 
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from live.params import BLEND_MODES, LAYER_SLOTS, MIRROR_MODES
+from live.render.isf.stack import TEXTURE_SOURCE, IsfStack
 from live.render.passes import SHADER_DIR, Pass, ShaderError, Target
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,8 @@ class Compositor:
         self._has_trail = False
         self._index = 0
         self._layer_phase = dict.fromkeys(range(1, LAYER_SLOTS + 1), 0.0)
+        self.isf = IsfStack(ctx, self)
+        """The scene's ISF layers and transition (live/render/isf/stack.py)."""
         # the passes every frame needs, now: a broken install fails here, before the show
         self._variant("neural.frag", MIRROR=0, KALEIDO=0, FIT=int(fit == "fit"), TRAILS=0)
         self._variant("output.frag", FADE=0)
@@ -167,6 +172,8 @@ class Compositor:
                                   TRAILS=trails)
         for fade in (0, 1):
             self._variant("output.frag", FADE=fade)
+        for mode in range(len(BLEND_MODES)):
+            self._variant("layer.frag", SOURCE=TEXTURE_SOURCE, MODE=mode)
 
     # ------------------------------------------------------------------ input
     def upload(self, frame: np.ndarray) -> None:
@@ -190,12 +197,14 @@ class Compositor:
         texture.write(frame)
 
     # ------------------------------------------------------------------ events
-    def start_fade(self, seconds: float) -> None:
-        """Crossfade from the last finished frame to whatever comes next over ``seconds``."""
+    def start_fade(self, seconds: float, transition=None) -> None:
+        """Crossfade from the last finished frame to whatever comes next over ``seconds``;
+        with ``transition`` (a scene's ISF transition) that shader draws the change."""
         if seconds > 0.0:
             self.ctx.copy_framebuffer(self.held.framebuffer, self._picture.framebuffer)
             self._fade_s = seconds
             self._fade_elapsed_s = 0.0
+            self.isf.start(transition)
 
     def flash(self, strength: float) -> None:
         self._flash = max(self._flash, min(max(strength, 0.0), 1.0))
@@ -213,8 +222,9 @@ class Compositor:
                 self.start_fade(controls["fx.crossfade"])
             self._fold_key = key
 
-        picture = self._neural(controls, dt, mirror, segments)
-        picture = self._layers(picture, controls, dt)
+        neural = self._neural(controls, dt, mirror, segments)
+        picture = self._layers(neural, controls, dt)
+        picture = self.isf.render(picture, neural, controls, dt, self.stack)
         self._picture = picture
         self._to_output(picture, controls, dt, overlays, hud, before_hud)
 
@@ -247,6 +257,22 @@ class Compositor:
             p.draw(out.framebuffer)
             picture = out
         return picture
+
+    def blend_layer(self, below: Target, layer: Target, out: Target, opacity: float,
+                    mode: int) -> None:
+        """``layer`` (its alpha kept) over ``below`` into ``out`` at ``opacity`` and blend
+        ``mode`` (an ISF layer that is not simply drawn over the stack)."""
+        try:
+            p = self._variant("layer.frag", SOURCE=TEXTURE_SOURCE,
+                              MODE=mode if 0 <= mode < len(BLEND_MODES) else 0)
+        except ShaderError:
+            self.ctx.copy_framebuffer(out.framebuffer, layer.framebuffer)
+            return
+        p.set("flip_y", False)
+        p.set("target_size", (float(out.size[0]), float(out.size[1])))
+        p.set("opacity", opacity)
+        p.bind(below=below.texture, layer_image=layer.texture)
+        p.draw(out.framebuffer)
 
     def _neural(self, controls, dt: float, mirror: int, segments: int) -> Target:
         self._spin_deg = (self._spin_deg + controls["fx.spin"] * dt) % 360.0
@@ -293,6 +319,10 @@ class Compositor:
             self._fade_elapsed_s += dt
             fade = min(self._fade_elapsed_s / self._fade_s, 1.0)
         framebuffer = self.ctx.screen if self.screen else self.output.framebuffer
+        if fade < 1.0:
+            drawn = self.isf.transition_picture(self.held, picture, fade, dt)
+            if drawn is not None:  # the scene's ISF transition drew the change
+                picture, fade = drawn, 1.0
         p = self._variant("output.frag", FADE=int(fade < 1.0))
         p.set("flip_y", self.screen)
         p.set("master", controls["fx.master"])
@@ -336,6 +366,7 @@ class Compositor:
         return np.frombuffer(data, np.uint8).reshape(height, width, 3)
 
     def release(self) -> None:
+        self.isf.release()
         for target in [*self._targets, self.output]:
             if target is not None:
                 target.release()

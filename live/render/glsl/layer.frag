@@ -1,8 +1,9 @@
 #version 330 core
 // One layer over the stack below it, in one pass: a generator (SOURCE) drawn and blended
 // (MODE) with the layers below at the layer's opacity. SOURCE: 1 solid (a colour wash),
-// 2 gradient, 3 rings, 4 stripes, 5 noise; MODE: 0 normal, 1 add, 2 screen, 3 multiply, 4 difference (compiled-in
-// switches, as in neural.frag). The next issue adds ISF shaders as further sources.
+// 2 gradient, 3 rings, 4 stripes, 5 noise, 6 a picture (an ISF layer's, in layer_image, its alpha
+// kept); MODE: 0 normal, 1 add, 2 screen, 3 multiply, 4 difference (compiled-in switches, as in
+// neural.frag).
 #ifndef SOURCE
 #define SOURCE 1
 #endif
@@ -13,6 +14,7 @@ in vec2 image_uv;
 out vec4 colour;
 
 uniform sampler2D below;
+uniform sampler2D layer_image;  // SOURCE 6
 uniform vec2 target_size;
 uniform float phase;            // seconds of the layer's own clock (advanced by its speed)
 uniform float scale;            // pattern size: larger = more repeats
@@ -90,6 +92,12 @@ void main() {
     float aspect = target_size.x / target_size.y;
     vec2 p = (image_uv * 2.0 - 1.0) * vec2(aspect, 1.0);
     vec3 b = texture(below, image_uv).rgb;
+#if SOURCE == 6
+    vec4 l = texture(layer_image, image_uv);
+    vec3 blended = clamp(blend(b, l.rgb), 0.0, 1.0);
+    colour = vec4(mix(b, blended, opacity * clamp(l.a, 0.0, 1.0)), 1.0);
+#else
     vec3 blended = clamp(blend(b, generate(p)), 0.0, 1.0);
     colour = vec4(mix(b, blended, opacity), 1.0);
+#endif
 }

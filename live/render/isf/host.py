@@ -114,6 +114,7 @@ class IsfRenderer:
         self._uniforms: dict[str, object] = {}
         self._targets: dict[str, _PassTarget] = {}
         self._audio: dict[str, object] = {}
+        self._resample_cache: dict[tuple, object] = {}
         self._pending_events: set[str] = set()
         self._blank = ctx.texture((1, 1), 4, data=bytes(4))
         """What an image input nobody supplied samples: transparent black."""
@@ -231,15 +232,16 @@ class IsfRenderer:
 
     def _audio_texture(self, item: isf.AudioInput, signal: np.ndarray | None):
         """An R32F texture, one column per sample and one row per channel, made once per
-        shape and rewritten in place; silence when no signal came."""
+        shape and rewritten in place; silence when no signal came. A signal of another
+        length is resampled (linearly; the weights and buffers are kept for next time)."""
         columns = item.samples or (DEFAULT_AUDIO_SAMPLES if signal is None
                                    else int(np.shape(signal)[-1]))
-        rows = np.zeros((1, columns), np.float32) if signal is None else np.atleast_2d(
-            np.asarray(signal, np.float32))
-        if rows.shape[1] != columns:  # resample each channel to the header's MAX
-            at = np.linspace(0.0, rows.shape[1] - 1, columns)
-            rows = np.stack([np.interp(at, np.arange(rows.shape[1]), row) for row in rows])
-        rows = np.ascontiguousarray(rows, np.float32)
+        if signal is None:
+            rows = self._silence(columns)
+        else:
+            rows = np.atleast_2d(np.asarray(signal, np.float32))
+            if rows.shape[1] != columns:
+                rows = self._resampled(item.name, rows, columns)
         texture = self._audio.get(item.name)
         if texture is None or tuple(texture.size) != (columns, rows.shape[0]):
             if texture is not None:
@@ -248,8 +250,34 @@ class IsfRenderer:
             texture.repeat_x = texture.repeat_y = False
             self._audio[item.name] = texture
         # rows are stored as given: row 0 (the first channel) is the picture's top
-        texture.write(rows.tobytes())
+        texture.write(np.ascontiguousarray(rows))
         return texture
+
+    def _silence(self, columns: int) -> np.ndarray:
+        silence = self._resample_cache.get(("", columns))
+        if silence is None:
+            silence = self._resample_cache[("", columns)] = np.zeros((1, columns), np.float32)
+        return silence
+
+    def _resampled(self, name: str, rows: np.ndarray, columns: int) -> np.ndarray:
+        key = (name, rows.shape, columns)
+        cached = self._resample_cache.get(key)
+        if cached is None:
+            at = np.linspace(0.0, rows.shape[1] - 1, columns)
+            left = np.floor(at).astype(np.intp)
+            right = np.minimum(left + 1, rows.shape[1] - 1)
+            weight = (at - left).astype(np.float32)
+            shape = (rows.shape[0], columns)
+            cached = (left, right, weight, np.empty(shape, np.float32),
+                      np.empty(shape, np.float32))
+            self._resample_cache[key] = cached
+        left, right, weight, out, scratch = cached
+        np.take(rows, left, axis=1, out=out)
+        np.take(rows, right, axis=1, out=scratch)
+        scratch -= out
+        scratch *= weight
+        out += scratch
+        return out
 
     def release(self) -> None:
         for target in self._targets.values():
