@@ -1,8 +1,9 @@
 """The GPU host for one ISF shader: its program, pass targets, audio textures and uniforms.
 
 One :class:`IsfRenderer` per shader instance on a moderngl context. It compiles the
-translated vertex and fragment shader into ONE program (every pass runs it with its own
-``PASSINDEX``, as ISF defines), and per ``render``:
+translated vertex and fragment shader once per pass, with ``PASSINDEX`` a constant in each
+(ISF runs one program with a uniform; on Mesa's llvmpipe every pass would then pay for the
+texture fetches of every other pass's branch), and per ``render``:
 
     built-ins, inputs       --uniforms, written only when they change-->  the program
     pass 0 .. n-2           --into their TARGET textures (pass_size)-->   samplers by name
@@ -94,15 +95,25 @@ class IsfRenderer:
         self.ctx = ctx
         self.shader = shader
         self.compiles = 0
-        """Programs compiled by this renderer: 1 for its whole life (inputs are uniforms)."""
-        fragment, vertex = isf.translate_source(shader), isf.translate_vertex(shader)
-        try:
-            self.compiles += 1
-            self.program = ctx.program(vertex_shader=vertex.text,
-                                       fragment_shader=fragment.text)
-        except moderngl.Error as exc:
-            raise ShaderError(isf.located_errors(str(exc), fragment, vertex)) from None
-        self.vao = ctx.vertex_array(self.program, [])
+        """Programs compiled by this renderer: one per pass, for its whole life (inputs are
+        uniforms)."""
+        self.programs: list = []
+        self._vaos: list = []
+        self._caches: list[dict[str, object]] = []
+        """Per program: uniform name -> the value last written."""
+        for index in range(len(shader.passes)):
+            fragment = isf.translate_source(shader, index)
+            vertex = isf.translate_vertex(shader, index)
+            try:
+                self.compiles += 1
+                program = ctx.program(vertex_shader=vertex.text, fragment_shader=fragment.text)
+            except moderngl.Error as exc:
+                self.release()
+                raise ShaderError(isf.located_errors(str(exc), fragment, vertex)) from None
+            self.programs.append(program)
+            self._vaos.append(ctx.vertex_array(program, []))
+            self._caches.append({})
+        self.program = self.programs[0]
         self._defaults = isf.default_values(shader)
         self._inputs = [item for item in shader.inputs if item.glsl_type != "sampler2D"]
         self._audio_inputs = [item for item in shader.inputs
@@ -111,26 +122,30 @@ class IsfRenderer:
                          if kind == "sampler2D"]
         self._units = {name: unit for unit, name in enumerate(sampler_names)}
         """A texture unit per sampler, fixed for the program's life."""
-        self._uniforms: dict[str, object] = {}
         self._targets: dict[str, _PassTarget] = {}
         self._audio: dict[str, object] = {}
         self._resample_cache: dict[tuple, object] = {}
         self._pending_events: set[str] = set()
+        self._shared: dict[str, object] = {}
+        """This render's values of the uniforms every pass shares (reused)."""
         self._blank = ctx.texture((1, 1), 4, data=bytes(4))
         """What an image input nobody supplied samples: transparent black."""
         self._imported = {image.name: self._load_image(image) for image in shader.imported}
-        for name, unit in self._units.items():
-            self._set(name, unit)
+        for index in range(len(self.programs)):
+            for name, unit in self._units.items():
+                self._set(index, name, unit)
 
     # ------------------------------------------------------------------ uniforms
-    def _set(self, name: str, value: object) -> None:
-        """Write a uniform when its value changed (each write is a GL call); names the
-        compiler removed are skipped."""
-        if self._uniforms.get(name, _UNSET) == value:
+    def _set(self, index: int, name: str, value: object) -> None:
+        """Write a uniform of pass ``index``'s program when its value changed (each write is
+        a GL call); names the compiler removed are skipped."""
+        cache = self._caches[index]
+        if cache.get(name, _UNSET) == value:
             return
-        self._uniforms[name] = value
-        if name in self.program:
-            self.program[name].value = value
+        cache[name] = value
+        program = self.programs[index]
+        if name in program:
+            program[name].value = value
 
     def trigger(self, name: str) -> None:
         """Fire the event input ``name``: true for the next render only."""
@@ -151,15 +166,17 @@ class IsfRenderer:
 
         width, height = int(size[0]), int(size[1])
         current = {**self._defaults, **values}
-        self._set("TIME", float(time_s))
-        self._set("TIMEDELTA", float(dt_s))
-        self._set("FRAMEINDEX", int(frame_index))
-        self._set("DATE", _date_uniform(datetime.datetime.now()))
+        shared = self._shared
+        shared.clear()
+        shared["TIME"] = float(time_s)
+        shared["TIMEDELTA"] = float(dt_s)
+        shared["FRAMEINDEX"] = int(frame_index)
+        shared["DATE"] = _date_uniform(datetime.datetime.now())
         for item in self._inputs:
             value = current.get(item.name, False)
             if isinstance(item, isf.EventInput):
                 value = bool(value) or item.name in self._pending_events
-            self._set(item.name, _uniform_value(item, value))
+            shared[item.name] = _uniform_value(item, value)
         self._pending_events.clear()
 
         textures = {name: images.get(name, self._imported.get(name, self._blank))
@@ -180,17 +197,19 @@ class IsfRenderer:
                 # sampling the texture being drawn into
                 textures[pass_.target] = (target.read.texture if pass_.persistent
                                           else self._blank)
-            self._set("PASSINDEX", index)
-            self._set("RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
+            for name, value in shared.items():
+                self._set(index, name, value)
+            self._set(index, "RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
             for name, texture in textures.items():
                 texture.use(self._units[name])
                 texture_size = tuple(texture.size)
-                self._set(f"_{name}_imgSize", (float(texture_size[0]), float(texture_size[1])))
-                self._set(f"_{name}_imgRect", (0.0, 0.0, float(texture_size[0]),
-                                               float(texture_size[1])))
+                self._set(index, f"_{name}_imgSize",
+                          (float(texture_size[0]), float(texture_size[1])))
+                self._set(index, f"_{name}_imgRect",
+                          (0.0, 0.0, float(texture_size[0]), float(texture_size[1])))
             framebuffer.use()
             self.ctx.viewport = (0, 0, *pass_size)
-            self.vao.render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
+            self._vaos[index].render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
             if pass_.target:
                 target.swap()
                 textures[pass_.target] = target.read.texture
@@ -280,15 +299,22 @@ class IsfRenderer:
         return out
 
     def release(self) -> None:
-        for target in self._targets.values():
+        """Free everything (also safe on a renderer whose construction failed midway)."""
+        targets, audio = getattr(self, "_targets", {}), getattr(self, "_audio", {})
+        for target in targets.values():
             target.release()
-        for texture in [*self._audio.values(), *getattr(self, "_imported", {}).values()]:
+        for texture in [*audio.values(), *getattr(self, "_imported", {}).values()]:
             texture.release()
-        self._targets.clear()
-        self._audio.clear()
-        self._blank.release()
-        self.vao.release()
-        self.program.release()
+        targets.clear()
+        audio.clear()
+        if hasattr(self, "_blank"):
+            self._blank.release()
+        for vao in self._vaos:
+            vao.release()
+        for program in self.programs:
+            program.release()
+        self._vaos.clear()
+        self.programs.clear()
 
 
 _UNSET = object()
