@@ -362,11 +362,23 @@ def parse_transition(name: Any, raw_values: Any, line: int, path: Path,
         raise LayerError(f"{where}: transition_shader: {shader.name} is a {shader.kind}, not "
                          "a transition (startImage, endImage and progress)")
     params = transition_params(shader)
+    channels = {(name, channel): param for param, name, channel
+                in input_params("transition", shader) if channel >= 0}
+    known = sorted({*params, *(name for name, _ in channels)})
     values: dict[str, Any] = {}
     for key, value in (raw_values or {}).items():
+        item = shader.input(key)
+        if isinstance(item, (isf.ColorInput, isf.Point2DInput)):
+            size = 4 if isinstance(item, isf.ColorInput) else 2
+            if not isinstance(value, list) or not 1 <= len(value) <= size:
+                raise LayerError(f"{where}: transition_inputs: {key} must be a list of up to "
+                                 f"{size} numbers")
+            checked = [_checked(channels[(key, i)], v, where, None) for i, v in enumerate(value)]
+            values[key] = tuple(float(v) for v in checked) + tuple(item.default[len(checked):])
+            continue
         if key not in params:
             raise LayerError(f"{where}: transition_inputs: {shader.name} has no input {key!r} "
-                             f"(known: {', '.join(params) or 'none'})")
+                             f"(known: {', '.join(known) or 'none'})")
         values[key] = _checked(params[key], value, where, None)
     return TransitionSpec(shader, values)
 

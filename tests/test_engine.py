@@ -247,3 +247,33 @@ def test_no_opengl_names_what_to_install_and_exits_2(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "libEGL.so.1" in err and "apt install libegl1 libgl1-mesa-dri" in err
     assert "Traceback" not in err
+
+
+def test_hud_names_the_shader_file_and_line_of_a_compile_error_first():
+    from live.render.hud import short_error
+
+    error = ("/home/vj/show/shaders/very/long/folder/name/bloom.fs:42: 0:42(7): error: "
+             "`nothing' undeclared\n/home/vj/show/shaders/bloom.fs:43: another")
+    line = short_error(error)
+    assert line.startswith("bloom.fs:42: 0:42(7): error")
+    assert len(short_error("/a/bloom.fs:1: " + "x" * 300, width=60)) == 60
+    assert short_error("") == ""
+
+
+def test_hud_lists_the_scenes_isf_layers_with_their_opacity(tmp_path):
+    from live.layers import ShaderLibrary, parse_layers, show_registry
+    from live.params import Controls
+    from live.render.hud import layer_line
+    from live.config import PROJECT_DIR
+
+    library = ShaderLibrary([PROJECT_DIR / "shaders"])
+    scene = tmp_path / "a.toml"
+    scene.write_text('[[layer]]\nname = "grade"\nshader = "gradient_map"\n'
+                     '[[layer]]\nname = "glow"\nshader = "bloom"\n')
+    import tomllib
+
+    specs = parse_layers(tomllib.loads(scene.read_text())["layer"], scene.read_text(), scene,
+                         library)
+    controls = Controls(show_registry(tmp_path, library))
+    controls.value[controls.registry.index["layer.glow.opacity"]] = 0.25
+    assert layer_line(specs, controls) == "layers  grade gradient_map 1.00 | glow bloom 0.25"

@@ -107,10 +107,32 @@ def status_lines(engine) -> list[str]:
         f"device {engine.choice.label}   model {engine.model_name}   scene {engine.scene.name}",
         f"walk {engine.walk.mode}{held}   speed {engine.controls['walk.speed']:.2f}   "
         f"bpm {engine.controls['tempo.bpm']:.1f}{recording}",
+        *([layer_line(engine.scene.layers, engine.controls)] if engine.scene.layers else []),
         *[line for line in extra if line],
-        *([f"shader error: {display.compositor.shader_error[-70:]}"]
+        *([f"shader error: {short_error(display.compositor.shader_error)}"]
           if display.compositor.shader_error else []),
     ]
+
+
+def layer_line(layers, controls) -> str:
+    """The scene's ISF layers, bottom first, each with its opacity: ``layers  grade
+    gradient_map 1.00 | glow bloom 0.60``."""
+    parts = []
+    for spec in layers:
+        name = f"layer.{spec.name}.opacity"
+        opacity = controls[name] if name in controls.registry else 1.0
+        parts.append(f"{spec.name} {spec.shader.name} {opacity:.2f}")
+    return "layers  " + " | ".join(parts)
+
+
+def short_error(error: str, width: int = 96) -> str:
+    """A compile error for one HUD line: its first line, the file's name without its folder
+    (``bloom.fs:42: ...``), cut to ``width`` characters."""
+    first = error.strip().splitlines()[0] if error.strip() else ""
+    head, sep, rest = first.partition(":")
+    if sep and ("/" in head or "\\" in head):
+        first = head.replace("\\", "/").rsplit("/", 1)[-1] + sep + rest
+    return first if len(first) <= width else first[: width - 3] + "..."
 
 
 LATENCY_SHOWN_S = 2.0
