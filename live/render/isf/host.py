@@ -199,6 +199,7 @@ class IsfRenderer:
                                           else self._blank)
             for name, value in shared.items():
                 self._set(index, name, value)
+            self._set(index, "PASSINDEX", index)  # a constant in our programs: skipped
             self._set(index, "RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
             for name, texture in textures.items():
                 texture.use(self._units[name])
