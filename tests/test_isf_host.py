@@ -287,3 +287,14 @@ def test_shader_that_does_not_compile_names_the_fs_file_and_line(ctx, tmp_path):
         IsfRenderer(ctx, isf.load_isf(source))
     assert str(caught.value).startswith(f"{source}:6: ")
     assert "no_such_variable" in str(caught.value)
+
+
+def test_a_pass_reading_a_target_before_it_is_drawn_is_refused_with_its_line(ctx):
+    # pass 0 samples "later", which pass 1 draws and which is not persistent: ISF leaves what
+    # it reads undefined (here it would be last frame's), so the shader is refused
+    with pytest.raises(ShaderError) as err:
+        renderer(ctx, "read_before_written.fs")
+    message = str(err.value)
+    assert message.startswith(f"{HERE / 'read_before_written.fs'}:9: pass 0 reads TARGET "
+                              "'later' before pass 1 draws it")
+    assert "PERSISTENT" in message

@@ -239,7 +239,8 @@ def test_passes_read_target_persistent_float_and_sizes():
     first, trail, output = shader.passes
     assert (first.target, first.persistent, first.float_texture) == ("halfSize", False, False)
     assert (trail.target, trail.persistent, trail.float_texture) == ("trail", True, True)
-    assert output == isf.IsfPass()
+    assert output == isf.IsfPass(line=output.line)
+    assert (first.line, trail.line) == (10, 11)  # its TARGET's header line, for errors
     assert isf.pass_size(first, 1280, 720) == (640, 360)  # scale's default 0.5
     assert isf.pass_size(first, 1280, 720, {"scale": 0.25}) == (640, 180)
     assert isf.pass_size(trail, 1280, 720) == (1276, 64)

@@ -180,8 +180,10 @@ def _parse_passes(header: dict, inputs: tuple[IsfInput, ...], taken: set[str],
             raise context.error(where, f"pass {index}: PERSISTENT needs a TARGET name")
         sizes = [_size_expression(spec.get(key, legacy.get(key)), key, index, variables,
                                   context) for key in ("WIDTH", "HEIGHT")]
+        line = _find_line(context.header, context.header_line, where)
         passes.append(IsfPass(target, persistent,
-                              fields.flag("FLOAT", bool(legacy.get("FLOAT", False))), *sizes))
+                              fields.flag("FLOAT", bool(legacy.get("FLOAT", False))), *sizes,
+                              line=line))
     return tuple(passes)
 
 

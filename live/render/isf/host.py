@@ -114,6 +114,10 @@ class IsfRenderer:
             self._vaos.append(ctx.vertex_array(program, []))
             self._caches.append({})
         self.program = self.programs[0]
+        problem = self._read_before_written()
+        if problem:
+            self.release()
+            raise ShaderError(problem)
         self._defaults = isf.default_values(shader)
         self._inputs = [item for item in shader.inputs if item.glsl_type != "sampler2D"]
         self._audio_inputs = [item for item in shader.inputs
@@ -134,6 +138,25 @@ class IsfRenderer:
         for index in range(len(self.programs)):
             for name, unit in self._units.items():
                 self._set(index, name, unit)
+
+    def _read_before_written(self) -> str:
+        """A pass that samples a TARGET which is not PERSISTENT before (or while) the pass
+        that writes it: it would get the last frame's picture, or nothing, which ISF leaves
+        undefined. Each program is one pass's (PASSINDEX a constant), so a sampler the
+        compiler kept is one that pass really reads."""
+        passes = self.shader.passes
+        for writer, pass_ in enumerate(passes):
+            if not pass_.target or pass_.persistent:
+                continue
+            for reader in range(writer + 1):
+                if pass_.target in self.programs[reader]:
+                    when = "in the pass that draws it" if reader == writer else \
+                        f"before pass {writer} draws it"
+                    return (f"{self.shader.path}:{pass_.line}: pass {reader} reads TARGET "
+                            f"{pass_.target!r} {when}, and it is not PERSISTENT (it would "
+                            "see last frame's picture or nothing): mark that pass "
+                            "\"PERSISTENT\": true, or read it in a later pass")
+        return ""
 
     # ------------------------------------------------------------------ uniforms
     def _set(self, index: int, name: str, value: object) -> None:

@@ -160,6 +160,7 @@ class IsfPass:
     float_texture: bool = False  # 32-bit float channels instead of 8-bit
     width: SizeExpression | None = None  # None: the render width
     height: SizeExpression | None = None
+    line: int = 1  # the header line of its TARGET (or of PASSES), for errors
 
 
 @dataclass(frozen=True)
