@@ -306,7 +306,7 @@ def _gallery(cfg: config_mod.Config, args: argparse.Namespace) -> dict:
     must start whatever its state file says (systemd would otherwise restart it in a loop).
     """
     from live.gallery import PlaylistError, load_playlist, read_state
-    from live.params import Registry
+    from live.layers import show_registry, use_library
     from live.scenes import SceneError, list_scenes, load_scene
 
     scenes_dir = cfg.path("scenes")
@@ -320,7 +320,7 @@ def _gallery(cfg: config_mod.Config, args: argparse.Namespace) -> dict:
     saved_scene = state.scene if state is not None else ""
     if saved_scene:
         try:
-            load_scene(saved_scene, scenes_dir, Registry())
+            load_scene(saved_scene, scenes_dir, show_registry(scenes_dir, use_library(cfg)))
         except SceneError as exc:
             log.warning("gallery: the saved scene cannot be used, starting from the "
                         "playlist: %s", exc)
@@ -409,12 +409,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_osc(args: argparse.Namespace) -> int:
     from live.control.namespace_doc import markdown
-    from live.params import Bus, Registry
+    from live.params import Bus
 
-    if args.json:
+    if args.json:  # the namespace a show would serve: with the scenes' ISF layer inputs
         from live.control.oscquery import Namespace
+        from live.layers import show_registry, use_library
 
-        namespace = Namespace(Bus(Registry()))
+        cfg = _load_config(args)
+        namespace = Namespace(Bus(show_registry(cfg.path("scenes"), use_library(cfg))))
         namespace.refresh()
         print(json.dumps(namespace.root, indent=1))
         return 0
@@ -520,7 +522,7 @@ def cmd_text(args: argparse.Namespace) -> int:
 
 def cmd_scenes(args: argparse.Namespace) -> int:
     """``live scenes check [FILES]``: every problem as file:line; exit 1 when there is one."""
-    from live.params import Registry
+    from live.layers import show_registry, use_library
     from live.scenes import SceneError, check_scene, list_scenes
 
     cfg = _load_config(args)
@@ -528,7 +530,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     files = args.files or [folder / f"{name}.toml" for name in list_scenes(folder)]
     if not files:
         raise UserError(f"no scene files in {folder}")
-    registry = Registry()
+    registry = show_registry(folder, use_library(cfg))  # maps may name ISF layer inputs
     failed = 0
     for path in files:
         try:

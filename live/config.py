@@ -279,13 +279,12 @@ def from_dict(raw: dict[str, Any], source: str = "<defaults>") -> Config:
     return Config(**kwargs, source=source)
 
 
-def _param_override(text: str, section: str, key: str, value: Any) -> tuple[str, Any]:
+def _param_override(text: str, section: str, key: str, value: Any,
+                    registry) -> tuple[str, Any]:
     """``--set walk.speed=2``: a show parameter for this run, checked like a scene value;
     a name that is neither a config key nor a parameter says where each kind lives."""
-    from live.params import Registry
     from live.scenes import SceneError, check_value
 
-    registry = Registry()
     name = f"{section}.{key}"
     if name not in registry:
         raise ConfigError(
@@ -315,12 +314,11 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    params: dict[str, Any] = {}
+    wanted: list[tuple] = []
     for text in overrides:
         section, key, value = parse_override(text)
         if section not in SECTIONS:
-            name, value = _param_override(text, section, key, value)
-            params[name] = value
+            wanted.append((text, section, key, value))
             continue
         body = raw.setdefault(section, {})
         if not isinstance(body, dict):
@@ -329,4 +327,22 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     if overrides and source == "<defaults>":
         source = "--set"
     cfg = from_dict(raw, source)
-    return dataclasses.replace(cfg, params=tuple(params.items())) if params else cfg
+    if not wanted:
+        return cfg
+    registry = _show_registry(cfg, any(section == "layer" for _, section, _, _ in wanted))
+    params = dict(_param_override(*item, registry) for item in wanted)
+    return dataclasses.replace(cfg, params=tuple(params.items()))
+
+
+def _show_registry(cfg: Config, with_layers: bool):
+    """The registry ``--set`` names are checked against: with the scenes' ISF layer inputs
+    (``layer.glow.threshold``) when one is named, as ``live run`` will build it."""
+    from live.params import Registry
+
+    if not with_layers:
+        return Registry()
+    from live.layers import ShaderLibrary, show_registry
+    from live.render.isf.library import shader_folders
+
+    return show_registry(cfg.path("scenes"),
+                         ShaderLibrary(shader_folders(cfg.path("shaders"), cfg.paths.isf)))

@@ -122,3 +122,16 @@ def test_a_config_that_is_a_device_is_refused(tmp_path):
     link.symlink_to("/dev/zero")
     with pytest.raises(config.ConfigError, match="not a regular file"):
         config.load(link)
+
+
+def test_set_takes_an_isf_layer_input_of_a_scene_in_the_scenes_folder(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    (scenes / "a.toml").write_text('[[layer]]\nname = "grade"\nshader = "gradient_map"\n')
+    cfg = config.load(None, [f"paths.scenes={scenes}", "layer.grade.midPoint=0.3",
+                             "layer.grade.blend=screen"])
+    assert dict(cfg.params) == {"layer.grade.midPoint": 0.3, "layer.grade.blend": "screen"}
+    with pytest.raises(config.ConfigError, match="outside its range"):
+        config.load(None, [f"paths.scenes={scenes}", "layer.grade.midPoint=2"])
+    with pytest.raises(config.ConfigError, match="not a show parameter"):
+        config.load(None, [f"paths.scenes={scenes}", "layer.nothing.midPoint=0.3"])
