@@ -389,6 +389,9 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "render_scale": engine.display.render_scale,
         "render_scale_mode": "auto" if engine.display.scale.auto else "fixed",
         "render_size": list(engine.compositor.render_size),
+        "scene": engine.scene.name,
+        "isf_layers": [f"{spec.name}:{spec.shader.name}" for spec in engine.scene.layers],
+        "isf_programs_compiled": engine.compositor.isf.compiles,
         "compositor_ms_p50": round(percentile(compositor_ms, 50), 3) if len(compositor_ms)
         else None,
         "gl_renderer": engine.display.gl_renderer,

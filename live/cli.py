@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scene-switch", type=int, nargs="?", const=6, default=0,
                        metavar="N", help="switch scenes N times (default 6) after the quiet "
                        "phase and report switch_max_frame_ms")
+    bench.add_argument("--isf", metavar="SHADER[,SHADER...]", default="",
+                       help="these ISF shaders as the scene's layers instead of its own, "
+                            "bottom first (gradient_map,posterize,scanlines); none = no "
+                            "ISF layers")
     bench.add_argument("--text", action="store_true",
                        help="live text on (the scene's char-RNN typing 30 chars/s)")
 
@@ -363,6 +367,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     scene, model, choice = _prepare(cfg, args.scene, args.model, args.device)
+    if args.isf:
+        scene = _with_isf_layers(scene, args.isf)
     text_model = _text_model(cfg, scene) if args.text else None
     if args.text and text_model is None:
         raise UserError(f"--text: the scene's text model {scene.text_model!r} is missing")
@@ -375,6 +381,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:>26}: {value}")
     return 0
+
+
+def _with_isf_layers(scene, names: str):
+    """``scene`` with ISF layers ``bench1``, ``bench2``, ... instead of its own, one per
+    shader named (``live bench --isf``; ``none``: no ISF layers), each at its defaults."""
+    from dataclasses import replace
+
+    from live.layers import LayerError, parse_layers
+
+    tables = [{"name": f"bench{i + 1}", "shader": name.strip()}
+              for i, name in enumerate(names.split(",")) if name.strip() not in ("", "none")]
+    try:
+        specs = parse_layers(tables, "", scene.path or Path("bench.toml"))
+    except LayerError as exc:
+        raise UserError(f"--isf: {exc}") from None
+    return replace(scene, layers=specs)
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
