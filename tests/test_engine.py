@@ -277,3 +277,16 @@ def test_hud_lists_the_scenes_isf_layers_with_their_opacity(tmp_path):
     controls = Controls(show_registry(tmp_path, library))
     controls.value[controls.registry.index["layer.glow.opacity"]] = 0.25
     assert layer_line(specs, controls) == "layers  grade gradient_map 1.00 | glow bloom 0.25"
+
+
+def test_bench_isf_option_swaps_the_scenes_layers(tmp_path):
+    from live.cli import UserError, _with_isf_layers
+    from live.scenes import Scene
+
+    scene = Scene("s", tmp_path / "s.toml")
+    three = _with_isf_layers(scene, "gradient_map, posterize,scanlines")
+    assert [(s.name, s.shader.name) for s in three.layers] == [
+        ("bench1", "gradient_map"), ("bench2", "posterize"), ("bench3", "scanlines")]
+    assert _with_isf_layers(three, "none").layers == ()
+    with pytest.raises(UserError, match="--isf: .*no shader 'nothing'"):
+        _with_isf_layers(scene, "nothing")
