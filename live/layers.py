@@ -320,7 +320,7 @@ def _parse_layer(table: dict, where: str, path: Path, shaders: ShaderLibrary,
             if not isinstance(value, list) or not 1 <= len(value) <= len(channels):
                 raise LayerError(f"{where}: layer {name}: {key} must be a list of up to "
                                  f"{len(channels)} numbers ({', '.join(channels)})")
-            for channel, number in zip(channels, value):
+            for channel, number in zip(channels, value, strict=False):  # up to all of them
                 values[f"{full}.{channel}"] = _checked(params[f"{full}.{channel}"], number,
                                                        where, check_value)
             continue
@@ -373,14 +373,30 @@ def parse_transition(name: Any, raw_values: Any, line: int, path: Path,
             if not isinstance(value, list) or not 1 <= len(value) <= size:
                 raise LayerError(f"{where}: transition_inputs: {key} must be a list of up to "
                                  f"{size} numbers")
-            checked = [_checked(channels[(key, i)], v, where, None) for i, v in enumerate(value)]
+            checked = [_transition_value(channels[(key, i)], item, v, where)
+                       for i, v in enumerate(value)]
             values[key] = tuple(float(v) for v in checked) + tuple(item.default[len(checked):])
             continue
         if key not in params:
             raise LayerError(f"{where}: transition_inputs: {shader.name} has no input {key!r} "
                              f"(known: {', '.join(known) or 'none'})")
-        values[key] = _checked(params[key], value, where, None)
+        values[key] = _transition_value(params[key], item, value, where)
     return TransitionSpec(shader, values)
+
+
+def _transition_value(param: Param, item: isf.IsfInput, value: Any, where: str) -> Any:
+    """A ``transition_inputs`` value checked as a scene's values are (the right kind, inside
+    the range: it reaches the uniform as written), as its uniform takes it: a menu's label
+    or index becomes the entry of its VALUES."""
+    from dataclasses import replace
+
+    from live.scenes import check_value
+
+    shown = replace(param, name="transition_inputs." + param.name.split(".", 2)[2])
+    value = _checked(shown, value, where, check_value)
+    if param.kind == "enum" and isinstance(item, isf.LongInput):
+        return item.values[int(shown.clamp(value))]
+    return value
 
 
 # ---------------------------------------------------------------------------------- registry

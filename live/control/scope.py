@@ -27,6 +27,8 @@ class AudioScope:
         self._spectra = np.zeros((2, bins), np.float32)
         self._front = 0
         self._bin_index: np.ndarray | None = None
+        self._bin_key: tuple[int, int] | None = None
+        """(spectrum length, samplerate) that ``_bin_index`` was made for."""
         self._picked = np.zeros(bins, np.float32)
         self.updates = 0
 
@@ -39,8 +41,10 @@ class AudioScope:
         return self._spectra[self._front]
 
     def _bins(self, length: int, samplerate: int) -> np.ndarray:
-        """FFT bin per output bin (log-spaced), made when the spectrum's length changes."""
-        if self._bin_index is None or self._bin_index[-1] >= length:
+        """FFT bin per output bin (log-spaced), made when the spectrum's length or the
+        samplerate changes (a stream reopened at another rate, another analysis window)."""
+        if self._bin_index is None or self._bin_key != (length, samplerate):
+            self._bin_key = (length, samplerate)
             nyquist = samplerate / 2.0
             bins = len(self._picked)
             hz = LOW_HZ * (nyquist / LOW_HZ) ** (np.arange(bins) / max(bins - 1, 1))

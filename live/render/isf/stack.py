@@ -78,6 +78,8 @@ class IsfStack:
         self.transition: TransitionSpec | None = None
         """The transition of the fade now running (``start``), or None: a crossfade."""
         self._pending: dict[str, set[str]] = {}
+        """Event inputs triggered since the last frame, by layer name: fired in the layer's
+        renderer when it is drawn this frame, dropped when it is not (hidden, absent)."""
         self.time_s = 0.0
         self.frame_index = 0
         self._images: dict[str, object] = {}
@@ -175,9 +177,7 @@ class IsfStack:
             return False
         layer, key = parts[1], parts[2]
         name = key[4:] if key.startswith("isf_") and key[4:] in ("opacity", "blend") else key
-        for (entry_layer, _), entry in self._entries.items():
-            if entry_layer == layer:
-                entry.renderer.trigger(name)
+        self._pending.setdefault(layer, set()).add(name)
         return True
 
     # ------------------------------------------------------------------ per frame
@@ -213,6 +213,7 @@ class IsfStack:
         self.frame_index += 1
         layers = self.layers
         if not layers:
+            self._pending.clear()
             return picture
         size = picture.size
         for spec in layers:
@@ -232,6 +233,10 @@ class IsfStack:
             slot, fallback = binding.blend
             mode = int(controls.value[slot] if slot >= 0 else fallback)
             self._read(binding, controls)
+            events = self._pending.get(spec.name)
+            if events:
+                for name in events:
+                    entry.renderer.trigger(name)
             images = self._images
             images.clear()
             source = neural if spec.input == "neural" else picture
@@ -246,6 +251,8 @@ class IsfStack:
             if not direct:
                 self.compositor.blend_layer(picture, into, out, opacity, mode)
             picture = out
+        if self._pending:  # events of layers not drawn this frame do not wait for them
+            self._pending.clear()
         return picture
 
     # ------------------------------------------------------------------ transitions
