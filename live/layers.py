@@ -126,6 +126,13 @@ class ShaderLibrary:
             self._cache[path] = (key, shader)
         return shader
 
+    def is_current(self, shader: isf.IsfShader) -> bool:
+        """False only when this library has parsed ``shader``'s file again since (a newer
+        description exists); True for its newest, and for files it never read."""
+        with self._lock:
+            cached = self._cache.get(shader.path)
+        return cached is None or cached[1] is shader
+
     def changed(self) -> list[tuple[Path, isf.IsfShader | None, str]]:
         """Files loaded before that changed on disk since: ``(path, shader, "")`` or
         ``(path, None, error)``; a file is read once its key held for one call."""
@@ -151,11 +158,17 @@ class ShaderLibrary:
 
 
 def _stat_key(path: Path) -> tuple:
-    try:
-        info = path.stat()
-    except OSError:
-        return (0,)
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
+    """What tells a changed shader: (mtime, size, inode) of the ``.fs`` and of a ``.vs``
+    beside it (a vertex shader edited alone reloads too)."""
+    key: tuple = ()
+    for file in (path, path.with_suffix(".vs")):
+        try:
+            info = file.stat()
+        except OSError:
+            key += ((0,),)
+            continue
+        key += ((info.st_mtime_ns, info.st_size, info.st_ino),)
+    return key
 
 
 _LIBRARY: ShaderLibrary | None = None

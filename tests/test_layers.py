@@ -858,3 +858,51 @@ def test_a_layer_with_audio_inputs_draws_the_scopes_data(rigs):
         expected = math.log(hz / 30.0) / math.log(24000 / 30.0) * (columns - 1)
         assert abs(peak_column - expected) <= 2, (hz, peak_column, expected)
     assert rig.isf.compiles == 1
+
+
+def test_a_filter_is_opaque_whether_drawn_into_the_stack_or_blended(rigs):
+    # drawn straight into the stack at full opacity, a filter's alpha cannot apply; blended
+    # (opacity under 1) it is ignored too, so 0.999 and 1.0 give the same picture
+    full = rigs(layer("h", "half_alpha_invert"), values=SOLID_RED).frame()
+    almost = rigs(layer("h", "half_alpha_invert", opacity=0.999), values=SOLID_RED).frame()
+    assert near(full, (0, 255, 255)) and near(almost, (0, 255, 255))
+
+
+def test_a_scene_parsed_before_a_shader_edit_does_not_bring_the_old_program_back(
+        rigs, tmp_path, monkeypatch):
+    import live.layers
+
+    path = tmp_path / "glow.fs"
+    rewrite(path, glow_source(RED))
+    library = ShaderLibrary([])
+    monkeypatch.setattr(live.layers, "_LIBRARY", library)  # the show's library
+    text = layer("g", "glow")
+    rig = rigs(text, folder=tmp_path, library=library)
+    stale = parse_layers(tomllib.loads(text)["layer"], text, tmp_path / "b.toml", library)
+    assert near(rig.frame(), (255, 0, 0))
+    rewrite(path, glow_source(GREEN))
+    assert library.changed() == []
+    [(_, shader, _)] = library.changed()
+    rig.isf.updates[path] = shader
+    assert near(rig.frame(), (0, 255, 0)) and rig.isf.compiles == 2
+    rig.isf.layers = stale  # a scene read before the edit comes in (e.g. after a bar's wait)
+    assert near(rig.frame(), (0, 255, 0)) and rig.isf.compiles == 2
+    fresh = parse_layers(tomllib.loads(text)["layer"], text, tmp_path / "c.toml", library)
+    rig.isf.layers = fresh  # one read after it is the same program
+    assert near(rig.frame(), (0, 255, 0)) and rig.isf.compiles == 2
+
+
+def test_a_vertex_shader_edited_alone_is_a_change(tmp_path):
+    path = tmp_path / "glow.fs"
+    rewrite(path, glow_source(RED))
+    library = ShaderLibrary([])
+    library.load(path)
+    vertex = tmp_path / "glow.vs"
+    rewrite(vertex, "void main() { isf_vertShaderInit(); }\n")
+    assert library.changed() == []  # seen moving
+    [(changed, shader, error)] = library.changed()
+    assert changed == path and error == "" and shader.vertex is not None
+    rewrite(vertex, "void main() { isf_vertShaderInit(); gl_Position.x += 0.0; }\n")
+    library.changed()
+    [(_, shader, _)] = library.changed()
+    assert "gl_Position.x" in shader.vertex

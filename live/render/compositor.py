@@ -259,9 +259,10 @@ class Compositor:
         return picture
 
     def blend_layer(self, below: Target, layer: Target, out: Target, opacity: float,
-                    mode: int) -> None:
-        """``layer`` (its alpha kept) over ``below`` into ``out`` at ``opacity`` and blend
-        ``mode`` (an ISF layer that is not simply drawn over the stack)."""
+                    mode: int, alpha: bool = True) -> None:
+        """``layer`` over ``below`` into ``out`` at ``opacity`` and blend ``mode`` (an ISF
+        layer that is not simply drawn over the stack); with ``alpha`` (generators) mixed by
+        its alpha too, else (filters) taken as opaque."""
         try:
             p = self._variant("layer.frag", SOURCE=TEXTURE_SOURCE,
                               MODE=mode if 0 <= mode < len(BLEND_MODES) else 0)
@@ -271,6 +272,7 @@ class Compositor:
         p.set("flip_y", False)
         p.set("target_size", (float(out.size[0]), float(out.size[1])))
         p.set("opacity", opacity)
+        p.set("layer_alpha", alpha)
         p.bind(below=below.texture, layer_image=layer.texture)
         p.draw(out.framebuffer)
 

@@ -15,6 +15,8 @@ out vec4 colour;
 
 uniform sampler2D below;
 uniform sampler2D layer_image;  // SOURCE 6
+uniform bool layer_alpha;       // SOURCE 6: mix by the picture's alpha (generators); a filter's
+                                // picture is opaque, as when it is drawn straight into the stack
 uniform vec2 target_size;
 uniform float phase;            // seconds of the layer's own clock (advanced by its speed)
 uniform float scale;            // pattern size: larger = more repeats
@@ -95,7 +97,8 @@ void main() {
 #if SOURCE == 6
     vec4 l = texture(layer_image, image_uv);
     vec3 blended = clamp(blend(b, l.rgb), 0.0, 1.0);
-    colour = vec4(mix(b, blended, opacity * clamp(l.a, 0.0, 1.0)), 1.0);
+    float a = layer_alpha ? clamp(l.a, 0.0, 1.0) : 1.0;
+    colour = vec4(mix(b, blended, opacity * a), 1.0);
 #else
     vec3 blended = clamp(blend(b, generate(p)), 0.0, 1.0);
     colour = vec4(mix(b, blended, opacity), 1.0);

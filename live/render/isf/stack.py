@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from live.layers import LayerSpec, TransitionSpec, input_key, input_params
+from live.layers import LayerSpec, TransitionSpec, input_key, input_params, library
 from live.params import BLEND_MODES
 from live.render import isf
 from live.render.passes import ShaderError, Target
@@ -220,8 +220,11 @@ class IsfStack:
             key = (spec.name, spec.path)
             entry = self._entries.get(key)
             if entry is None or entry.spec is not spec:
-                # a scene (re)loaded: its parse is the library's newest for that file
-                self._newest[spec.path] = spec.shader
+                # a scene (re)loaded: its parse is the file's newest, unless the library has
+                # read the file again since (a scene parsed before an edit, brought in after)
+                if spec.shader is not self._newest.get(spec.path) and \
+                        library().is_current(spec.shader):
+                    self._newest[spec.path] = spec.shader
             entry = self._entry(key, spec.shader)
             if entry is None:
                 continue  # never compiled: the stack goes on without it
@@ -249,7 +252,8 @@ class IsfStack:
             entry.renderer.render(into.framebuffer, size, binding.values, images, self.time_s,
                                   dt, self.frame_index, self._audio(entry.shader))
             if not direct:
-                self.compositor.blend_layer(picture, into, out, opacity, mode)
+                self.compositor.blend_layer(picture, into, out, opacity, mode,
+                                            alpha=entry.shader.kind != "filter")
             picture = out
         if self._pending:  # events of layers not drawn this frame do not wait for them
             self._pending.clear()
