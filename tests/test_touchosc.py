@@ -49,7 +49,20 @@ def test_shipped_file_equals_a_fresh_build(shipped):
 
 def test_build_is_deterministic():
     assert touchosc.build_layout() == touchosc.build_layout()
-    assert touchosc.layout_xml(Registry()) == touchosc.layout_xml()
+    assert touchosc.layout_xml(touchosc.default_registry()) == touchosc.layout_xml()
+
+
+def test_each_isf_layer_of_the_shipped_scenes_gets_a_page_of_its_inputs(shipped):
+    registry = touchosc.default_registry()
+    layer_params = [p for p in registry if p.name.startswith("layer.")]
+    assert layer_params, "the shipped scenes have ISF layers"
+    addresses = set(touchosc.read_layout(touchosc.SHIPPED))
+    titles = touchosc.page_titles(shipped)
+    for param in layer_params:
+        layer = param.name.split(".")[1]
+        assert any(t.startswith(f"layer {layer}") for t in titles), layer
+        address = param.norm_address if param.kind in ("float", "int") else param.address
+        assert any(a.startswith(address) for a in addresses), param.name
 
 
 def test_every_parameter_is_on_the_layout_or_left_off_on_purpose(shipped):
@@ -202,6 +215,6 @@ def test_rejects_a_file_that_is_not_a_layout():
 
 def test_every_address_sent_is_one_the_osc_server_answers(shipped):
     osc = pytest.importorskip("live.control.osc")
-    routes = osc.build_routes(Registry())
+    routes = osc.build_routes(touchosc.default_registry())  # with the scenes' ISF layers
     for address in touchosc.read_layout(shipped):
         assert address in routes, address

@@ -137,7 +137,21 @@ class Page:
 
 
 def _group(param: Param) -> str:
-    return param.name.split(".", 1)[0]
+    """The page a parameter without a curated place goes to: its prefix, and for a scene's
+    ISF layer (``layer.glow.threshold``) a page of that layer's own (``layer glow``)."""
+    parts = param.name.split(".")
+    if parts[0] == "layer" and len(parts) > 2:
+        return f"layer {parts[1]}"
+    return parts[0]
+
+
+def default_registry() -> Registry:
+    """The registry the shipped layout is built from: the fixed parameters and the ISF
+    layers of the shipped scenes (live/layers.py), as ``live run`` builds it."""
+    from live.config import PROJECT_DIR
+    from live.layers import show_registry
+
+    return show_registry(PROJECT_DIR / "scenes")
 
 
 def _short(param: Param) -> str:
@@ -252,8 +266,8 @@ def _scene_cells(planner: _Planner) -> list[Cell]:
 
 
 def plan(registry: Registry | None = None) -> list[Page]:
-    """The pages and their cells for ``registry`` (the live registry by default)."""
-    registry = Registry() if registry is None else registry
+    """The pages and their cells for ``registry`` (``default_registry()`` if None)."""
+    registry = default_registry() if registry is None else registry
     planner = _Planner(registry)
     cell, buttons = planner.cell, planner.buttons
     pages = [
@@ -725,7 +739,7 @@ def run(args: argparse.Namespace) -> int:
     pages = page_titles(data)
     addresses = read_layout(data)
     print(f"wrote {out}: {len(pages)} pages ({', '.join(pages)}), {len(addresses)} addresses")
-    for name, reason in left_off(Registry()).items():
+    for name, reason in left_off(default_registry()).items():
         print(f"  not on the layout: {name} ({reason})")
     return 0
 
