@@ -140,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check_shaders)
     check_shaders.add_argument("targets", nargs="*", type=Path, metavar="FILE_OR_DIR")
     check_shaders.add_argument("--json", action="store_true", help="print JSON lines")
+    cost_shaders = shader_commands.add_parser(
+        "cost", help="milliseconds each shader takes to draw one frame on this machine")
+    _common(cost_shaders)
+    cost_shaders.add_argument("targets", nargs="*", type=Path, metavar="FILE_OR_DIR")
+    cost_shaders.add_argument("--json", action="store_true", help="print JSON lines")
+    cost_shaders.add_argument("--size", type=_size, default=(1280, 720),
+                              help="frame size WxH (default 1280x720)")
+    cost_shaders.add_argument("--one-program", action="store_true",
+                              help="ISF's one program for all passes (PASSINDEX a uniform), "
+                                   "to compare with live's program per pass")
 
     text = sub.add_parser("text", help="generate text with a char-RNN, as the show does")
     _common(text)
@@ -574,7 +584,8 @@ def cmd_shaders(args: argparse.Namespace) -> int:
     from live.render.isf.library import run_command
 
     cfg = _load_config(args)
-    return run_command(cfg, args.shaders_command, getattr(args, "targets", []), args.json)
+    return run_command(cfg, args.shaders_command, getattr(args, "targets", []), args.json,
+                       getattr(args, "size", (1280, 720)), getattr(args, "one_program", False))
 
 
 def cmd_layout(args: argparse.Namespace) -> int:

@@ -60,3 +60,14 @@ def test_a_folder_in_paths_isf_is_searched(folder, capsys, repo, tmp_path):
                  "--set", f'paths.shaders="{repo / "shaders"}"']) == 0
     out = capsys.readouterr().out
     assert f"{folder / 'good.fs'}: good  generator  amount" in out
+
+
+def test_cost_times_each_shader_and_one_program_builds_the_isf_way(capsys, repo):
+    import json
+
+    bloom = str(repo / "shaders" / "bloom.fs")
+    assert main(["shaders", "cost", "--size", "64x36", "--json", bloom]) == 0
+    per_pass = json.loads(capsys.readouterr().out)
+    assert per_pass["size"] == [64, 36] and per_pass["ms"] > 0 and not per_pass["one_program"]
+    assert main(["shaders", "cost", "--size", "64x36", "--one-program", bloom]) == 0
+    assert capsys.readouterr().out.startswith(f"{bloom}: ")

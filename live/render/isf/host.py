@@ -89,7 +89,7 @@ class _PassTarget:
 class IsfRenderer:
     """One ISF shader ready to draw: ``render`` every frame, ``release`` at the end."""
 
-    def __init__(self, ctx, shader: isf.IsfShader) -> None:
+    def __init__(self, ctx, shader: isf.IsfShader, per_pass: bool = True) -> None:
         import moderngl
 
         self.ctx = ctx
@@ -101,9 +101,13 @@ class IsfRenderer:
         self._vaos: list = []
         self._caches: list[dict[str, object]] = []
         """Per program: uniform name -> the value last written."""
-        for index in range(len(shader.passes)):
-            fragment = isf.translate_source(shader, index)
-            vertex = isf.translate_vertex(shader, index)
+        self._program_of = list(range(len(shader.passes))) if per_pass else \
+            [0] * len(shader.passes)
+        """Pass -> program. ``per_pass=False`` builds ISF's one program with PASSINDEX a
+        uniform (``live shaders cost --one-program`` compares the two)."""
+        for index in range(len(shader.passes) if per_pass else 1):
+            fragment = isf.translate_source(shader, index if per_pass else None)
+            vertex = isf.translate_vertex(shader, index if per_pass else None)
             try:
                 self.compiles += 1
                 program = ctx.program(vertex_shader=vertex.text, fragment_shader=fragment.text)
@@ -114,7 +118,7 @@ class IsfRenderer:
             self._vaos.append(ctx.vertex_array(program, []))
             self._caches.append({})
         self.program = self.programs[0]
-        problem = self._read_before_written()
+        problem = self._read_before_written() if per_pass else ""
         if problem:
             self.release()
             raise ShaderError(problem)
@@ -220,20 +224,21 @@ class IsfRenderer:
                 # sampling the texture being drawn into
                 textures[pass_.target] = (target.read.texture if pass_.persistent
                                           else self._blank)
+            program = self._program_of[index]
             for name, value in shared.items():
-                self._set(index, name, value)
-            self._set(index, "PASSINDEX", index)  # a constant in our programs: skipped
-            self._set(index, "RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
+                self._set(program, name, value)
+            self._set(program, "PASSINDEX", index)  # a constant in per-pass programs: skipped
+            self._set(program, "RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
             for name, texture in textures.items():
                 texture.use(self._units[name])
                 texture_size = tuple(texture.size)
-                self._set(index, f"_{name}_imgSize",
+                self._set(program, f"_{name}_imgSize",
                           (float(texture_size[0]), float(texture_size[1])))
-                self._set(index, f"_{name}_imgRect",
+                self._set(program, f"_{name}_imgRect",
                           (0.0, 0.0, float(texture_size[0]), float(texture_size[1])))
             framebuffer.use()
             self.ctx.viewport = (0, 0, *pass_size)
-            self._vaos[index].render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
+            self._vaos[program].render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
             if pass_.target:
                 target.swap()
                 textures[pass_.target] = target.read.texture

@@ -116,13 +116,46 @@ def check_shader(ctx, path: Path, size: tuple[int, int] = CHECK_SIZE,
             picture.release()
 
 
-def run_command(cfg, command: str | None, targets: list[Path], as_json: bool) -> int:
+def shader_cost(ctx, path: Path, size: tuple[int, int], frames: int = 10,
+                per_pass: bool = True) -> float:
+    """Median milliseconds to draw ``path`` once at ``size`` over a noise picture, each frame
+    finished before the next (llvmpipe drops a queued draw that a later one covers)."""
+    import time
+
+    from live.render.isf.host import IsfRenderer
+    from live.render.passes import Target
+
+    shader = isf.load_isf(path)
+    rng = np.random.default_rng(0)
+    picture = ctx.texture(size, 4, (rng.random((size[1], size[0], 4)) * 255)
+                          .astype(np.uint8).tobytes())
+    out = Target(ctx, size)
+    renderer = IsfRenderer(ctx, shader, per_pass=per_pass)
+    try:
+        images = {item.name: picture for item in shader.inputs
+                  if type(item) is isf.ImageInput}
+        values = {"progress": 0.5} if shader.kind == "transition" else {}
+        times = []
+        for frame in range(frames + 3):
+            start = time.perf_counter()
+            renderer.render(out.framebuffer, size, values, images, frame / 60, 1 / 60, frame)
+            ctx.finish()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times[3:])) * 1e3
+    finally:
+        renderer.release()
+        out.release()
+        picture.release()
+
+
+def run_command(cfg, command: str | None, targets: list[Path], as_json: bool,
+                size: tuple[int, int] = (1280, 720), one_program: bool = False) -> int:
     """``live shaders`` (list) and ``live shaders check [FILES|DIRS]`` (exit 1 on a failure)."""
     import json
 
     folders = shader_folders(cfg.path("shaders"), cfg.paths.isf)
     files = find_shaders(targets or folders)
-    if command != "check":
+    if command not in ("check", "cost"):
         for path in files:
             try:
                 line = isf.describe(isf.load_isf(path))
@@ -140,6 +173,22 @@ def run_command(cfg, command: str | None, targets: list[Path], as_json: bool) ->
     except glcontext.GLContextError as exc:
         print(f"live: {exc}")
         return 2
+    if command == "cost":
+        try:
+            for path in files:
+                try:
+                    ms = shader_cost(ctx, path, size, per_pass=not one_program)
+                except (isf.IsfError, ShaderError) as exc:
+                    print(f"{path}: not measured: {str(exc).splitlines()[0]}")
+                    continue
+                if as_json:
+                    print(json.dumps({"path": str(path), "size": list(size), "ms": round(ms, 2),
+                                      "one_program": one_program}))
+                else:
+                    print(f"{path}: {ms:.1f} ms at {size[0]}x{size[1]}")
+        finally:
+            ctx.release()
+        return 0
     failed = 0
     try:
         for path in files:
