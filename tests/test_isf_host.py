@@ -298,3 +298,16 @@ def test_a_pass_reading_a_target_before_it_is_drawn_is_refused_with_its_line(ctx
     assert message.startswith(f"{HERE / 'read_before_written.fs'}:9: pass 0 reads TARGET "
                               "'later' before pass 1 draws it")
     assert "PERSISTENT" in message
+
+
+def test_a_persistent_target_keeps_its_picture_when_the_render_size_changes(ctx, output):
+    # the render scale steps while a feedback shader runs: its history is scaled, not lost
+    host = renderer(ctx, "host_persistent_sized.fs")
+    for frame in range(5):
+        draw(host, output, frame_index=frame)
+    for size in [(16, 9), (24, 12)]:
+        draw(host, output, frame_index=9, size=size)
+        total = np.frombuffer(host.target_texture("sum").read(), np.float32)
+        assert host.target_texture("sum").size == size
+        assert np.allclose(total, 0.6 if size == (16, 9) else 0.7, atol=1e-4)
+    host.release()

@@ -133,6 +133,8 @@ class IsfRenderer:
         self._targets: dict[str, _PassTarget] = {}
         self._audio: dict[str, object] = {}
         self._resample_cache: dict[tuple, object] = {}
+        self._copy = None
+        """A stretch-copy program, made the first time a persistent target is resized."""
         self._pending_events: set[str] = set()
         self._shared: dict[str, object] = {}
         """This render's values of the uniforms every pass shares (reused)."""
@@ -252,16 +254,33 @@ class IsfRenderer:
         return None if target is None else target.read.texture
 
     def _target(self, pass_: isf.IsfPass, size: tuple[int, int]) -> _PassTarget:
-        """The pass's target at ``size``: made again only when the size or format changed
-        (a persistent target then starts cleared)."""
+        """The pass's target at ``size``: made again only when the size or format changed.
+        A persistent target of a new size starts from its last picture, scaled (a render
+        scale step must not empty a feedback tunnel); of a new format, cleared."""
         dtype = "f4" if pass_.float_texture else "f1"
         target = self._targets.get(pass_.target)
         if target is None or target.size != size or target.dtype != dtype:
+            new = _PassTarget(self.ctx, size, dtype, pass_.persistent)
             if target is not None:
+                if pass_.persistent and target.dtype == dtype:
+                    self._rescale(target.read.texture, new.read.framebuffer, size)
                 target.release()
-            target = self._targets[pass_.target] = _PassTarget(self.ctx, size, dtype,
-                                                               pass_.persistent)
+            target = self._targets[pass_.target] = new
         return target
+
+    def _rescale(self, texture, framebuffer, size: tuple[int, int]) -> None:
+        """Draw ``texture`` stretched over ``framebuffer`` (a resized persistent target)."""
+        import moderngl
+
+        if self._copy is None:
+            program = self.ctx.program(vertex_shader=_COPY_VERTEX, fragment_shader=_COPY_FRAGMENT)
+            self._copy = (program, self.ctx.vertex_array(program, []))
+        program, vao = self._copy
+        texture.use(0)
+        program["source"].value = 0
+        framebuffer.use()
+        self.ctx.viewport = (0, 0, *size)
+        vao.render(mode=moderngl.TRIANGLE_STRIP, vertices=4)
 
     def _load_image(self, image: isf.ImportedImage):
         """An IMPORTED image file as an RGBA8 texture, row 0 at the top (read once)."""
@@ -338,6 +357,8 @@ class IsfRenderer:
         audio.clear()
         if hasattr(self, "_blank"):
             self._blank.release()
+        for item in reversed(getattr(self, "_copy", None) or ()):
+            item.release()
         for vao in self._vaos:
             vao.release()
         for program in self.programs:
@@ -347,3 +368,16 @@ class IsfRenderer:
 
 
 _UNSET = object()
+_COPY_VERTEX = """#version 330 core
+out vec2 uv;
+void main() {
+    uv = vec2(gl_VertexID & 1, gl_VertexID >> 1);
+    gl_Position = vec4(uv * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+_COPY_FRAGMENT = """#version 330 core
+in vec2 uv;
+out vec4 colour;
+uniform sampler2D source;
+void main() { colour = texture(source, uv); }
+"""
