@@ -263,7 +263,8 @@ class Registry:
     def __init__(self, params: Iterable[Param] = REGISTRY, shaders: Iterable = ()) -> None:
         self.params: tuple[Param, ...] = tuple(params)
         self.shaders: tuple = tuple(shaders)
-        """``(layer name, ISF shader)`` pairs whose inputs were added (live.layers.show_registry)."""
+        """``(layer name, ISF shader)`` pairs whose inputs were added
+        (live.layers.show_registry)."""
         self.index: dict[str, int] = {p.name: i for i, p in enumerate(self.params)}
         if len(self.index) != len(self.params):
             raise ValueError("duplicate parameter names in the registry")

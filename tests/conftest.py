@@ -112,3 +112,17 @@ def quiet_show(cfg, scene: str | None = None, scenes=None, audio_file=None):
     surface = ControlSurface(cfg, engine, audio_file=audio_file)
     surface.start()
     return engine, surface
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """A standalone OpenGL context (EGL; Mesa's llvmpipe without a GPU), one per test module;
+    the module's tests are skipped where there is no OpenGL."""
+    from live.render import glcontext
+
+    try:
+        context = glcontext.standalone()
+    except glcontext.GLContextError as exc:
+        pytest.skip(f"no OpenGL here: {exc}")
+    yield context
+    context.release()

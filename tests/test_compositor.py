@@ -15,14 +15,6 @@ from live.render.passes import Pass, ShaderError, located_errors
 glcontext = pytest.importorskip("live.render.glcontext")
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    try:
-        context = glcontext.standalone()
-    except glcontext.GLContextError as exc:
-        pytest.skip(f"no OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 class Controls(dict):

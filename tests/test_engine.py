@@ -261,10 +261,10 @@ def test_hud_names_the_shader_file_and_line_of_a_compile_error_first():
 
 
 def test_hud_lists_the_scenes_isf_layers_with_their_opacity(tmp_path):
+    from live.config import PROJECT_DIR
     from live.layers import ShaderLibrary, parse_layers, show_registry
     from live.params import Controls
     from live.render.hud import layer_line
-    from live.config import PROJECT_DIR
 
     library = ShaderLibrary([PROJECT_DIR / "shaders"])
     scene = tmp_path / "a.toml"

@@ -19,16 +19,6 @@ SIZE = (32, 18)
 TOLERANCE = 2  # 8-bit rounding of a float colour, in levels of 255
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    from live.render import glcontext
-
-    try:
-        context = glcontext.standalone()
-    except glcontext.GLContextError as exc:
-        pytest.skip(f"no OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 @pytest.fixture

@@ -32,15 +32,6 @@ def error_of(text: str) -> isf.IsfError:
     return caught.value
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    glcontext = pytest.importorskip("live.render.glcontext")
-    try:
-        context = glcontext.standalone()
-    except glcontext.GLContextError as exc:
-        pytest.skip(f"no OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 def compile_shader(ctx, shader: isf.IsfShader):

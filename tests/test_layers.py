@@ -64,14 +64,6 @@ def quarters(frame: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def ctx():
-    try:
-        context = glcontext.standalone()
-    except glcontext.GLContextError as exc:
-        pytest.skip(f"no OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 @pytest.fixture

@@ -30,16 +30,6 @@ def raw_inputs(path: Path) -> list[dict]:
     return json.loads(header.group(1)).get("INPUTS", [])
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    from live.render import glcontext
-
-    try:
-        context = glcontext.standalone()
-    except glcontext.GLContextError as exc:
-        pytest.skip(f"no OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 def test_library_has_enough_of_each_kind():
