@@ -306,13 +306,8 @@ def _parse_layer(table: dict, where: str, path: Path, shaders: ShaderLibrary,
     if not isinstance(name, str) or not LAYER_NAME.match(name):
         raise LayerError(f"{where}: layer name must be 1-24 of a-z 0-9 _ starting with a "
                          f"letter (it is the OSC address /live/layer/NAME), got {name!r}")
-    shader_name = table.get("shader")
-    if not isinstance(shader_name, str):
-        raise LayerError(f"{where}: layer {name}: shader must be a shader name or .fs path")
-    try:
-        shader = shaders.load(shaders.resolve(shader_name, path.parent))
-    except (LayerError, isf.IsfError) as exc:
-        raise LayerError(f"{where}: layer {name}: {exc}") from None
+    shader = _load_shader(table.get("shader"), path, shaders, f"{where}: layer {name}: ",
+                          "shader")
     if shader.kind == "transition":
         raise LayerError(f"{where}: layer {name}: {shader.name} is a transition; use it as "
                          "the scene's transition_shader")
@@ -360,17 +355,24 @@ def _checked(param: Param, value: Any, where: str, check_value) -> Any:
         raise LayerError(str(exc)) from None
 
 
+def _load_shader(name: Any, scene: Path, shaders: ShaderLibrary, where: str,
+                 key: str) -> isf.IsfShader:
+    """The shader a scene names (found from the scene's folder), or ``LayerError`` starting
+    with ``where`` (``key`` names the scene's key in the message)."""
+    if not isinstance(name, str):
+        raise LayerError(f"{where}{key} must be a shader name or .fs path")
+    try:
+        return shaders.load(shaders.resolve(name, scene.parent))
+    except (LayerError, isf.IsfError) as exc:
+        raise LayerError(f"{where}{': ' if not key else ''}{exc}") from None
+
+
 def parse_transition(name: Any, raw_values: Any, line: int, path: Path,
                      shaders: ShaderLibrary | None = None) -> TransitionSpec:
     """A scene's ``transition_shader`` (and ``transition_inputs``, an inline table)."""
     shaders = shaders or library()
     where = f"{path}:{line}"
-    if not isinstance(name, str):
-        raise LayerError(f"{where}: transition_shader must be a shader name or .fs path")
-    try:
-        shader = shaders.load(shaders.resolve(name, path.parent))
-    except (LayerError, isf.IsfError) as exc:
-        raise LayerError(f"{where}: transition_shader: {exc}") from None
+    shader = _load_shader(name, path, shaders, f"{where}: transition_shader", "")
     if shader.kind != "transition":
         raise LayerError(f"{where}: transition_shader: {shader.name} is a {shader.kind}, not "
                          "a transition (startImage, endImage and progress)")
