@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--truncation", type=float, default=0.8)
     sample.add_argument("--chars", type=int, default=2000, help="characters (char-rnn)")
+    sample.add_argument("--z", type=Path, default=None, metavar="Z.npy",
+                        help="render these latents [N, z_dim] instead of random ones (with "
+                             "--out OUT.npy: the raw floats [N, 3, H, W])")
+    sample.add_argument("--c", type=Path, default=None, metavar="C.npy",
+                        help="class vectors [N, c_dim] of a conditional model")
+    sample.add_argument("--noise", default="const", choices=("const", "random", "none"),
+                        help="noise mode of an imported StyleGAN (default const)")
 
     evaluate = sub.add_parser("eval", help="measure a model on held-out data")
     _common(evaluate)
@@ -614,7 +621,15 @@ def _load_any(args: argparse.Namespace):
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from live.latents import LatentsError, run_sample
+
     loaded = _load_any(args)
+    try:
+        if loaded.kind != "char-rnn" and run_sample(loaded, args):
+            print(f"wrote {args.out}")
+            return 0
+    except LatentsError as exc:
+        raise UserError(str(exc)) from None
     trainer = importlib.import_module(TRAINERS[KIND_TRAINER[loaded.kind]])
     trainer.sample(loaded, args)
     print(f"wrote {args.out}")
