@@ -120,7 +120,9 @@ def test_a_save_cut_at_a_line_boundary_says_which_keys_fell_back(scenes, caplog)
 
 @pytest.mark.parametrize("text", ["\u00b2", "\u0663", "99999999999999999999", "-0x1"])
 def test_scene_go_with_odd_digits_is_an_unknown_scene_not_a_crash(scenes, text):
-    registry = Registry()
+    from live.layers import show_registry
+
+    registry = show_registry(scenes)  # a.toml (the default scene) maps ISF layer inputs
     deck = SceneDeck(scenes, Bus(registry), load_scene("a", scenes, registry), watch_s=3600)
     try:
         with pytest.raises(SceneError, match="unknown scene"):

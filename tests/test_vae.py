@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pygame
@@ -225,6 +226,8 @@ def test_engine_renders_a_vae_folder(trained, small_config):
                  "--set", "display.size=[96, 54]"]) == 0
     scene, model, choice = _prepare(small_config, None, str(trained))
     assert model.trained and "directions" in model.extra
+    # the neural layer alone, at the default colour controls (no scene's grade or ISF layers)
+    scene = replace(scene, values={}, maps=(), layers=())
     engine = Engine(small_config, model, choice, scene, headless=True)
     assert engine.source_res == 16
     assert engine.run(5) == 5
