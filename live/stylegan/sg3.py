@@ -356,19 +356,6 @@ class SynthesisInput(nn.Module):
         return F.conv2d(x, mix.view(self.channels, self.channels, 1, 1))
 
 
-def _upsample_1d(x: torch.Tensor, f: torch.Tensor, up: int, pad0: int, pad1: int,
-                 dim: int) -> torch.Tensor:
-    """Along ``dim`` (2: height, 3: width): insert up-1 zeros after each sample, pad
-    (negative = crop), convolve with ``f * up``, as one strided transposed convolution."""
-    channels, taps = x.shape[1], f.shape[0]
-    shape = (1, 1, taps, 1) if dim == 2 else (1, 1, 1, taps)
-    stride = (up, 1) if dim == 2 else (1, up)
-    weight = (f * up).view(shape).expand(channels, -1, -1, -1)
-    y = F.conv_transpose2d(x, weight, stride=stride, groups=channels)
-    lo, hi = pad0 - (taps - 1), up + pad1 - taps
-    return F.pad(y, [0, 0, lo, hi] if dim == 2 else [lo, hi, 0, 0])
-
-
 def _pad_only(x: torch.Tensor, up: int, padding) -> torch.Tensor:
     """Zero insertion and padding without a filter (a layer with a single tap)."""
     if up > 1:
@@ -410,26 +397,47 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("down_filter", down_filter)
         self._baked: dict[str, torch.Tensor] | None = None
 
-    # -- weights that do not depend on the input (bake() keeps them)
-    def _conv_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The convolution weight, and for demodulation the per (out, in) sum of its squares,
-        with the weight first brought to unit RMS per output channel (demodulation cancels
-        that scale; it keeps the numbers in range for half precision)."""
+    # -- tensors that do not depend on the input (bake() keeps them)
+    def _prepared(self) -> dict[str, torch.Tensor]:
+        """The convolution weight (brought to unit RMS per output channel when demodulating:
+        demodulation cancels that scale, which keeps half precision in range), the per
+        (out, in) sum of its squares for demodulation, and the filters as depthwise
+        convolution kernels: the upsampling filter times ``up`` per axis (zero insertion keeps
+        one sample in ``up``) with the activation gain folded into the second pass (leaky ReLU
+        commutes with a positive scale), the downsampling filter flipped (a convolution)."""
         if self._baked is not None:
-            return self._baked["weight"], self._baked.get("weight_sq")
+            return self._baked
+        out: dict[str, torch.Tensor] = {}
         w = self.weight
         if self.is_torgb:
-            return w * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2)), None
-        w = w * w.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
-        return w, w.square().sum(dim=[2, 3])
+            out["weight"] = w * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
+        else:
+            w = w * w.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
+            out["weight"], out["weight_sq"] = w, w.square().sum(dim=[2, 3])
+        channels = self.out_channels
+        if self.up_filter is not None:
+            f, taps = self.up_filter, self.up_filter.shape[0]
+            out["up_x"] = (f * self.up_factor).view(1, 1, 1, taps).expand(channels, -1, -1, -1)
+            out["up_y"] = (f * (self.up_factor * self.gain)).view(1, 1, taps, 1) \
+                .expand(channels, -1, -1, -1)
+        if self.down_filter is not None:
+            f = self.down_filter
+            if f.dim() == 2:
+                out["down_2d"] = f.flip([0, 1]).view(1, 1, *f.shape).expand(channels, -1, -1, -1)
+            else:
+                f, taps = f.flip([0]), f.shape[0]
+                out["down_x"] = f.view(1, 1, 1, taps).expand(channels, -1, -1, -1)
+                out["down_y"] = f.view(1, 1, taps, 1).expand(channels, -1, -1, -1)
+        return out
 
     def bake(self) -> None:
         with torch.no_grad():
             self._baked = None
-            weight, weight_sq = self._conv_weights()
-            self._baked = {"weight": weight.detach().clone()}
-            if weight_sq is not None:
-                self._baked["weight_sq"] = weight_sq.detach().clone()
+            self._baked = {key: value.detach().contiguous()
+                           for key, value in self._prepared().items()}
+            # the activations run channels-last: the same layout spares a reorder per call
+            self._baked["weight"] = self._baked["weight"].contiguous(
+                memory_format=torch.channels_last)
 
     def unbake(self) -> None:
         self._baked = None
@@ -445,48 +453,55 @@ class SynthesisLayer(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        prep = self._prepared()
         styles = self.affine(w)                                     # [N, in]
-        weight, weight_sq = self._conv_weights()
-        gain_in = self.magnitude_ema.rsqrt()
+        weight_sq = prep.get("weight_sq")
         if weight_sq is not None:
             styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
             # demodulation: 1 / |weight * style| per output channel and sample
             demod = (styles.square() @ weight_sq.t() + 1e-8).rsqrt()      # [N, out]
-        scale = (styles * gain_in).view(x.shape[0], -1, 1, 1)
-        x = F.conv2d(x * scale, weight, padding=self.conv_kernel - 1)
+        # modulation and magnitude normalisation scale the input; the convolution is "full"
+        scale = (styles * self.magnitude_ema.rsqrt()).view(x.shape[0], -1, 1, 1)
+        x = F.conv2d(x * scale, prep["weight"], padding=self.conv_kernel - 1)
         if weight_sq is not None:
             x = x * demod.view(x.shape[0], -1, 1, 1)
-        return self._filtered_lrelu(x)
+        return self._filtered_lrelu(x, prep)
 
-    def _filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
+    def _filtered_lrelu(self, x: torch.Tensor, prep: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Bias; upsample (zero insertion, padding/cropping, filter); leaky ReLU with gain and
+        clamp; filter and decimate."""
         x = x + self.bias.view(1, -1, 1, 1)
-        px0, px1, py0, py1 = self.padding
-        if self.up_filter is not None:
-            x = _upsample_1d(x, self.up_filter, self.up_factor, px0, px1, dim=3)
-            x = _upsample_1d(x, self.up_filter, self.up_factor, py0, py1, dim=2)
-        else:
-            x = _pad_only(x, self.up_factor, self.padding)
-        if self.slope != 1:
-            x = F.leaky_relu(x, self.slope)
-        if self.gain != 1:
-            x = x * self.gain
-        if self.conv_clamp is not None:
-            x = x.clamp(-self.conv_clamp, self.conv_clamp)
-        f = self.down_filter
-        if f is not None:
-            channels, down = x.shape[1], self.down_factor
-            if f.dim() == 2:
-                weight = f.flip([0, 1]).view(1, 1, *f.shape).expand(channels, -1, -1, -1)
-                x = F.conv2d(x, weight, stride=down, groups=channels)
+        up, (px0, px1, py0, py1) = self.up_factor, self.padding
+        channels = x.shape[1]
+        if "up_x" in prep:
+            taps = self.up_taps
+            # zero insertion + convolution = a strided transposed convolution; then the
+            # paddings, counted from its first full-support sample, crop or extend it
+            x = F.conv_transpose2d(x, prep["up_x"], stride=(1, up), groups=channels)
+            x = F.pad(x, [px0 - (taps - 1), up + px1 - taps, 0, 0])
+            x = F.conv_transpose2d(x, prep["up_y"], stride=(up, 1), groups=channels)
+            lo, hi = py0 - (taps - 1), up + py1 - taps
+            if lo <= 0 and hi <= 0:  # a crop of rows: a view (no copy in channels-last)
+                x = x.narrow(2, -lo, x.shape[2] + lo + hi)
             else:
-                taps = f.shape[0]
-                f = f.flip([0])
-                x = F.conv2d(x, f.view(1, 1, 1, taps).expand(channels, -1, -1, -1),
-                             stride=(1, down), groups=channels)
-                x = F.conv2d(x, f.view(1, 1, taps, 1).expand(channels, -1, -1, -1),
-                             stride=(down, 1), groups=channels)
-        elif self.down_factor > 1:
-            x = x[:, :, ::self.down_factor, ::self.down_factor]
+                x = F.pad(x, [0, 0, lo, hi])
+        else:
+            x = _pad_only(x, up, self.padding) if up > 1 or any(self.padding) else x
+            if self.gain != 1:
+                x = x * self.gain
+        # in place: x is this layer's own intermediate (from the bias addition on)
+        if self.slope != 1:
+            x = F.leaky_relu_(x, self.slope)
+        if self.conv_clamp is not None:
+            x = x.clamp_(-self.conv_clamp, self.conv_clamp)
+        down = self.down_factor
+        if "down_2d" in prep:
+            x = F.conv2d(x, prep["down_2d"], stride=down, groups=channels)
+        elif "down_x" in prep:
+            x = F.conv2d(x, prep["down_x"], stride=(1, down), groups=channels)
+            x = F.conv2d(x, prep["down_y"], stride=(down, 1), groups=channels)
+        elif down > 1:
+            x = x[:, :, ::down, ::down]
         return x
 
 
@@ -510,12 +525,13 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor) -> torch.Tensor:
         ws = ws.to(torch.float32) if ws.dtype != self.input.freqs.dtype else ws
-        x = self.input(ws[:, 0])
+        # channels-last: the depthwise filters run several times faster so on the CPU
+        x = self.input(ws[:, 0]).contiguous(memory_format=torch.channels_last)
         for idx, name in enumerate(self.layer_names):
             x = getattr(self, name)(x, ws[:, idx + 1])
         if self.output_scale != 1:
             x = x * self.output_scale
-        return x
+        return x.contiguous()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,6 +653,28 @@ USUAL_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+def decode_gflop(geometry: dict[str, Any]) -> float:
+    """Approximate GFLOP of one picture: the modulated convolutions and the FIR filters
+    (multiply-adds counted as two operations; elementwise work left out)."""
+    total = 0.0
+    for g in geometry["layers"]:
+        k, up, down = g["conv_kernel"], g["up_factor"], g["down_factor"]
+        conv = [s + k - 1 for s in g["in_size"]]
+        total += 2 * g["in_channels"] * g["out_channels"] * k * k * conv[0] * conv[1]
+        tmp = [c * up + p0 + p1 - g["up_taps"] + 1 for c, p0, p1 in
+               zip(conv, g["padding"][0::2], g["padding"][1::2])]
+        channels = g["out_channels"]
+        if g["up_taps"] > 1:  # per axis, taps / up multiplies per output sample
+            total += 2 * channels * g["up_taps"] / up * (conv[1] * tmp[0] + tmp[0] * tmp[1])
+        if g["down_taps"] > 1:
+            out = g["out_size"]
+            if g["down_radial"]:
+                total += 2 * channels * g["down_taps"] ** 2 * out[0] * out[1]
+            else:
+                total += 2 * channels * g["down_taps"] * (tmp[1] * out[0] + out[0] * out[1])
+    return total / 1e9
+
+
 class _Decode(nn.Module):
     """``decode`` as a module's forward, for torch.jit.trace."""
 
@@ -649,17 +687,21 @@ class _Decode(nn.Module):
         return self.gen.decode(z, truncation, w_offset)
 
 
-def trace_decode(gen: StyleGAN3Generator, freeze: bool = False):
+def trace_decode(gen: StyleGAN3Generator, freeze: bool = False, optimize: bool = False):
     """A TorchScript trace of the batch-1 ``decode(z, truncation, w_offset)``. With ``freeze``
-    (as the engine does) the buffers become constants: the user transform is then fixed."""
+    the buffers become constants (the user transform is then fixed); ``optimize`` adds
+    ``torch.jit.optimize_for_inference``, which is slower for this network on the CPU (it
+    moves every convolution's input into MKLDNN's blocked layout and back)."""
     inputs = (torch.zeros(1, gen.latent_dim), torch.ones(()), torch.zeros(gen.cfg.w_dim))
     dtype = gen.synthesis_net.input.freqs.dtype
     device = gen.synthesis_net.input.freqs.device
     inputs = tuple(t.to(device, dtype) for t in inputs)
     with torch.no_grad():
         traced = torch.jit.trace(_Decode(gen).eval(), inputs, check_trace=False)
-    if freeze:
-        traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+    if freeze or optimize:
+        traced = torch.jit.freeze(traced.eval())
+    if optimize:
+        traced = torch.jit.optimize_for_inference(traced)
     return traced
 
 
@@ -669,8 +711,9 @@ def benchmark_decode(resolution: int = 256, config: str = "stylegan3-t", calls: 
                      **overrides: Any) -> dict[str, Any]:
     """Median milliseconds of a batch-1 ``decode`` on the CPU for a network of ``config`` at
     ``resolution`` with random weights (eager and/or traced; ``traced=None``: both), after
-    ``warmup`` calls. ``overrides`` replace init kwargs (e.g. ``channel_base=16384``). The
-    traced decode is frozen and optimised for inference, as the engine prepares it."""
+    ``warmup`` calls. ``overrides`` replace init kwargs (e.g. ``channel_base=16384``).
+    ``traced_ms``: torch.jit.trace + freeze; ``traced_optimized_ms`` (with ``traced=None``)
+    adds torch.jit.optimize_for_inference as live/decode.py's trace() does."""
     torch.manual_seed(seed)
     kwargs = {"z_dim": 512, "w_dim": 512, "img_resolution": resolution, "img_channels": 3,
               **USUAL_CONFIGS[config], **overrides}
@@ -682,10 +725,13 @@ def benchmark_decode(resolution: int = 256, config: str = "stylegan3-t", calls: 
         "config": config, "resolution": resolution, "init_kwargs": kwargs,
         "threads": torch.get_num_threads(), "calls": calls,
         "parameters": sum(p.numel() for p in gen.parameters()),
+        "gflop": round(decode_gflop(gen.geometry), 2),
     }
-    modes = [False, True] if traced is None else [bool(traced)]
+    modes = ["eager", "traced", "traced_optimized"] if traced is None else \
+        ["traced" if traced else "eager"]
     for mode in modes:
-        fn = trace_decode(gen, freeze=True) if mode else gen.decode
+        fn = gen.decode if mode == "eager" else \
+            trace_decode(gen, freeze=True, optimize=mode == "traced_optimized")
         for _ in range(warmup):
             fn(z, psi, offset)
         times = []
@@ -693,5 +739,5 @@ def benchmark_decode(resolution: int = 256, config: str = "stylegan3-t", calls: 
             start = time.perf_counter()
             fn(z, psi, offset)
             times.append((time.perf_counter() - start) * 1000)
-        result["traced_ms" if mode else "eager_ms"] = statistics.median(times)
+        result[f"{mode}_ms"] = statistics.median(times)
     return result
