@@ -235,8 +235,9 @@ class SynthesisLayer(nn.Module):
     def bake(self) -> None:
         weight = self.weight.detach()
         self._tap_energy = weight.square().sum(dim=(2, 3)).t().contiguous()
-        # the layout the convolutions want, so the per-frame modulated copy is made in it
-        self._weight = weight.contiguous(memory_format=_WEIGHT_FORMAT)
+        # stored as the convolution takes it ([in, out, k, k] for the transposed one) and in
+        # the layout it wants: otherwise every frame copies the largest weights once more
+        self._weight = self._conv_weight(weight).contiguous(memory_format=_WEIGHT_FORMAT)
 
     def _apply(self, fn, recurse=True):
         self._tap_energy = self._weight = None  # moved or cast: bake again
@@ -248,10 +249,10 @@ class SynthesisLayer(nn.Module):
         n = x.shape[0]
         if self._tap_energy is not None and not self.training:
             tap_energy = self._tap_energy  # [in, out]: sum over the taps of weight^2
-            raw_weight = self._weight
+            conv_weight = self._weight
         else:
             tap_energy = self.weight.square().sum(dim=(2, 3)).t()
-            raw_weight = self.weight
+            conv_weight = self._conv_weight(self.weight)
         # act(a) * g == act(a * g) for g > 0 and these activations: the gain goes into the
         # demodulation, bias and noise, and the activation then runs in place
         folds = self.activation in _HOMOGENEOUS
@@ -262,12 +263,14 @@ class SynthesisLayer(nn.Module):
         if n == 1 and self.fold_weights:
             # one sample at high resolution: style and demodulation folded into the weights,
             # the bias into the convolution
-            weight = raw_weight * (demod[0][:, None] * styles[0][None, :])[..., None, None]
-            x = self._conv(x, weight, bias)
+            scale = demod[0][:, None] * styles[0][None, :]  # [out, in]
+            if self.up != 1:
+                scale = scale.t()
+            x = self._conv(x, conv_weight * scale[..., None, None], bias)
         else:
             # a batch, or small maps under large weights: scale the activations, so one
             # convolution with the stored weights serves every sample
-            x = self._conv(x * styles[:, :, None, None].to(x.dtype), self.weight, None)
+            x = self._conv(x * styles[:, :, None, None].to(x.dtype), conv_weight, None)
             x = torch.addcmul(bias.to(x.dtype)[:, None, None], x,
                               demod.to(x.dtype)[:, :, None, None])
         if self.use_noise and noise_mode != "none":
@@ -291,8 +294,13 @@ class SynthesisLayer(nn.Module):
             x = x.clamp_(-limit, limit)
         return x
 
+    def _conv_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        """The stored weight as ``_conv`` takes it: [in, out, k, k] when upsampling."""
+        return weight if self.up == 1 else weight.transpose(0, 1)
+
     def _conv(self, x: torch.Tensor, weight: torch.Tensor,
               bias: torch.Tensor | None) -> torch.Tensor:
+        """x [N, in, H, W] -> [N, out, H*up, W*up]; ``weight`` as from ``_conv_weight``."""
         if bias is not None:
             bias = bias.to(x.dtype)
         weight = weight.to(x.dtype)
@@ -304,7 +312,7 @@ class SynthesisLayer(nn.Module):
         # transposed convolution with the kernel as stored; it never touches the zeros. The FIR
         # filter then runs once on the output channels, the bias folded into it.
         k, taps = self.kernel_size, self.taps
-        y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        y = F.conv_transpose2d(x, weight, stride=2)
         pad_lo = self.padding + (taps + 1) // 2 - (k - 1)
         pad_hi = taps - k + 1 - pad_lo  # the rest, to reach 2H after the FIR pass
         fir = (self.resample_filter * 4).flip(0, 1).to(y.dtype)[None, None].expand(
