@@ -199,6 +199,10 @@ def test_every_architecture_builds_and_runs(architecture):
         assert torch.isfinite(img).all()
         single = gen.decode(z[1:2], torch.tensor(0.5))
         assert float((single - img[1:2]).abs().max()) <= 1e-4
+    # gradients reach z (fitting a latent to a picture): no in-place pass breaks autograd
+    z.requires_grad_(True)
+    gen(z, truncation_psi=0.5).square().mean().backward()
+    assert z.grad is not None and float(z.grad.abs().sum()) > 0
 
 
 def test_conv_clamp_bounds_the_image_of_the_last_torgb():

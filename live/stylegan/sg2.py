@@ -25,10 +25,13 @@ Structure, in short:
 * ``conv_clamp`` clamps the activations of every layer (the resnet skip path excepted), as the
   snapshots' mixed precision did; layers NVIDIA ran in fp16 run in the module's dtype here.
 
-Batch-1 speed (the engine decodes one frame at a time on the CPU): style and demodulation are
-folded into the convolution weights (a grouped convolution for larger batches); the upsampling
-convolution is a stride-2 transposed convolution followed by one depthwise FIR pass; bias,
-noise, activation gain are folded so each layer makes three passes over its output.
+Batch-1 speed (the engine decodes one frame at a time on the CPU): where the weights are
+smaller than the activations, style and demodulation are folded into them (elsewhere, and for
+batches, the activations are scaled instead, so one convolution serves the batch); the
+upsampling convolution is a stride-2 transposed convolution followed by one depthwise FIR pass
+that also adds the bias; the activation gain is folded into the weights, so after the
+convolution a layer makes three in-place passes (noise, leaky ReLU, clamp). Activations are
+channels-last. ``bake()`` caches the input-independent weight transforms.
 """
 
 from __future__ import annotations
@@ -226,7 +229,7 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         # at batch 1, fold style and demodulation into the weights where they are smaller
-        # than the activations (from 16x16 up, typically)
+        # than the activations (the high-resolution layers)
         self.fold_weights = self.weight.numel() < (
             in_channels * (resolution // up) ** 2 + out_channels * resolution ** 2)
         self._tap_energy: torch.Tensor | None = None
@@ -247,6 +250,9 @@ class SynthesisLayer(nn.Module):
                 gain: float = 1.0) -> torch.Tensor:
         """x [N, in, H, W], styles [N, in] -> [N, out, H*up, W*up]."""
         n = x.shape[0]
+        # in-place passes save memory traffic; not where autograd needs the values
+        in_place = not (torch.is_grad_enabled() and (x.requires_grad or styles.requires_grad
+                                                      or self.weight.requires_grad))
         if self._tap_energy is not None and not self.training:
             tap_energy = self._tap_energy  # [in, out]: sum over the taps of weight^2
             conv_weight = self._weight
@@ -281,17 +287,18 @@ class SynthesisLayer(nn.Module):
                                     dtype=x.dtype, device=x.device)
             else:
                 raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-            x = x.add_((noise * (self.noise_strength * out_gain)).to(x.dtype))
+            noise = (noise * (self.noise_strength * out_gain)).to(x.dtype)
+            x = x.add_(noise) if in_place else x + noise
         if folds:
             if self.activation == "lrelu":
-                x = F.leaky_relu_(x, 0.2)
+                x = F.leaky_relu(x, 0.2, inplace=in_place)
             elif self.activation == "relu":
-                x = x.relu_()
+                x = F.relu(x, inplace=in_place)
         else:
             x = self.act(x) * (self.act_gain * gain)
         if self.conv_clamp is not None:
             limit = self.conv_clamp * gain
-            x = x.clamp_(-limit, limit)
+            x = x.clamp_(-limit, limit) if in_place else x.clamp(-limit, limit)
         return x
 
     def _conv_weight(self, weight: torch.Tensor) -> torch.Tensor:
@@ -306,7 +313,7 @@ class SynthesisLayer(nn.Module):
         weight = weight.to(x.dtype)
         if self.up == 1:
             return F.conv2d(x, weight, bias, padding=self.padding)
-        # Upsampling: zeros between samples, padded by p + taps//2 in front, the FIR filter
+        # Upsampling: zeros between samples, padded by p + (taps + 1)//2 in front, the FIR filter
         # (gain 4), then the kernel. The snapshots' upsampling layers apply the kernel as a
         # true convolution (flipped, unlike the same-size layers), which is exactly a stride-2
         # transposed convolution with the kernel as stored; it never touches the zeros. The FIR
