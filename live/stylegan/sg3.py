@@ -524,7 +524,7 @@ class SynthesisNetwork(nn.Module):
                              f"ws, the network says {self.num_ws}")
 
     def forward(self, ws: torch.Tensor) -> torch.Tensor:
-        ws = ws.to(torch.float32) if ws.dtype != self.input.freqs.dtype else ws
+        ws = ws.to(self.input.freqs.dtype)
         # channels-last: the depthwise filters run several times faster so on the CPU
         x = self.input(ws[:, 0]).contiguous(memory_format=torch.channels_last)
         for idx, name in enumerate(self.layer_names):
@@ -600,6 +600,9 @@ class StyleGAN3Generator(nn.Module):
 
     def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None,
                 truncation_psi: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """ws [N, num_ws, w_dim]; a conditional model without ``c`` uses ``label``."""
+        if c is None and self.cfg.c_dim > 0:
+            c = self.label.expand(z.shape[0], -1)
         return self.mapping_net(z, c, truncation_psi)
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
@@ -608,14 +611,11 @@ class StyleGAN3Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
                 truncation_psi: float | torch.Tensor = 1.0,
                 noise_mode: str = "const") -> torch.Tensor:
-        if c is None and self.cfg.c_dim > 0:
-            c = self.label.expand(z.shape[0], -1)
         return self.synthesis(self.mapping(z, c, truncation_psi), noise_mode)
 
     def decode(self, z: torch.Tensor, truncation: torch.Tensor,
                w_offset: torch.Tensor | None = None) -> torch.Tensor:
-        c = self.label.expand(z.shape[0], -1) if self.cfg.c_dim > 0 else None
-        ws = self.mapping(z, c, truncation)
+        ws = self.mapping(z, None, truncation)
         if w_offset is not None:
             ws = ws + w_offset
         return self.synthesis(ws, self.noise_mode)
@@ -631,7 +631,8 @@ class StyleGAN3Generator(nn.Module):
     def set_transform(self, rotate_deg: float, translate_x: float, translate_y: float) -> None:
         """Turn and slide the picture: the input's user transform becomes the inverse of
         [[c, s, tx], [-s, c, ty], [0, 0, 1]] (c, s: cosine and sine of the angle), computed in
-        double precision, written in place (a traced decode sees it)."""
+        double precision, written in place: a traced decode sees it unless it was frozen
+        (torch.jit.freeze turns buffers into constants)."""
         angle = math.radians(rotate_deg)
         c, s = math.cos(angle), math.sin(angle)
         m = np.array([[c, s, translate_x], [-s, c, translate_y], [0, 0, 1]], dtype=np.float64)
