@@ -186,6 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(procedural)
     importlib.import_module("live.train.procedural").add_arguments(procedural)
 
+    imports = sub.add_parser("import", help="bring a model from another tool into models/")
+    _common(imports)
+    import_kinds = imports.add_subparsers(dest="import_kind", required=True)
+    stylegan = import_kinds.add_parser(
+        "stylegan", help="a StyleGAN2-ADA / StyleGAN3 network pickle, read without running "
+                         "anything in it (docs/stylegan.md)")
+    _common(stylegan)
+    stylegan.add_argument("file", type=Path, help="network-snapshot-*.pkl")
+    stylegan.add_argument("--out", type=Path, required=True, help="the model folder to write "
+                          "(models/NAME); it must not exist")
+    stylegan.add_argument("--network", default="G_ema", choices=("G_ema", "G"),
+                          help="which generator to take (default G_ema, the smoothed one)")
+    stylegan.add_argument("--class", dest="label", type=int, default=0,
+                          help="class index a conditional model shows (default 0)")
+    stylegan.add_argument("--description", default="", help="one line for model.toml")
+
     sample = sub.add_parser("sample", help="a grid of pictures (or text) from a model")
     _common(sample)
     sample.add_argument("model", help="model name or folder")
@@ -620,6 +636,24 @@ def _load_any(args: argparse.Namespace):
         raise UserError(str(exc)) from None
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """``live import stylegan FILE.pkl --out models/NAME``: exit 2 and nothing written on
+    any refusal."""
+    from live.stylegan.importer import import_snapshot
+    from live.stylegan.snapshot import SnapshotError
+
+    command = "live " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["import"] else ""
+    try:
+        meta = import_snapshot(args.file, args.out, args.network, args.label,
+                               args.description, command)
+    except SnapshotError as exc:
+        raise UserError(f"import stylegan: {exc}") from None
+    labelled = f"conditional (class {meta['label']})" if meta["c_dim"] else "unconditional"
+    print(f"wrote {args.out}: {meta['kind']}, {meta['resolution']} px, {labelled}, "
+          f"from {meta['source']['file']} ({meta['source']['network']})")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from live.latents import LatentsError, run_sample
 
@@ -656,6 +690,7 @@ KIND_TRAINER = {"vae": "vae", "gan": "gan", "char-rnn": "rnn"}
 COMMANDS = {"run": cmd_run, "bench": cmd_bench, "models": cmd_models, "osc": cmd_osc,
             "layout": cmd_layout, "analyze": cmd_analyze, "text": cmd_text,
             "scenes": cmd_scenes, "shaders": cmd_shaders, "soak": cmd_soak, "train": cmd_train,
+            "import": cmd_import,
             "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval}
 
 

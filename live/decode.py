@@ -61,7 +61,9 @@ def prepare_model(model: LoadedGenerator, choice: DeviceChoice, traced: bool,
     res = gen.resolution
     state = {
         "model_name": model.name, "generator": gen, "source_res": res,
-        "latent_dim": gen.latent_dim, "offset_in_w": model.kind == "gan",
+        "latent_dim": gen.latent_dim,
+        "_imported": model.kind in ("stylegan2", "stylegan3"),
+        "offset_in_w": model.kind in ("gan", "stylegan2", "stylegan3"),
         "_z_host": torch.zeros(1, gen.latent_dim, pin_memory=pin),
         "_z": torch.randn(1, gen.latent_dim).to(device, dtype),
         "_truncation": torch.ones((), device=device, dtype=dtype),
@@ -83,7 +85,9 @@ def prepare_model(model: LoadedGenerator, choice: DeviceChoice, traced: bool,
         state["_pc"] = torch.zeros(count, device=device, dtype=dtype)
     decoder = Decode(gen, state["offset_in_w"])
     inputs = (state["_z"], state["_truncation"], state["_offset"])
-    if traced:
+    # imported StyleGANs decode eagerly: a frozen trace would bake in the StyleGAN3 transform
+    # and the noise mode (live parameters), and measured no faster for them
+    if traced and model.kind not in ("stylegan2", "stylegan3"):
         decoder = trace(decoder, inputs)
     for _ in range(warm):  # first calls of a traced graph optimise it: not on stage
         decoder(*inputs)

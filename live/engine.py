@@ -187,6 +187,8 @@ class Engine(Switching):
     @torch.inference_mode()
     def _update_offset(self) -> None:
         """offset = sum_i pc_i * spread_i * direction_i, for the model's PCA faders."""
+        if self._imported:
+            self._update_model_controls()
         if self._directions is None:
             return
         for i, name in enumerate(PC_PARAMS[: len(self._pc_host)]):

@@ -62,8 +62,7 @@ def render(module: torch.nn.Module, z: np.ndarray, c: np.ndarray | None, truncat
     out = []
     for start in range(0, len(z), BATCH):
         zb = torch.from_numpy(z[start:start + BATCH])
-        if hasattr(module, "synthesis") and hasattr(module, "mapping") and \
-                getattr(module, "imported", False):
+        if type(module).__module__.startswith("live.stylegan."):  # an imported StyleGAN
             cb = None if c is None else torch.from_numpy(c[start:start + BATCH])
             images = module(zb, cb, truncation_psi=truncation, noise_mode=noise)
         elif hasattr(module, "w_avg"):  # our GAN

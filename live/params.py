@@ -210,6 +210,15 @@ REGISTRY: tuple[Param, ...] = (
         _f(f"layer{slot}.scale", 1.0, 0.25, 8.0, "x", 0.2, f"size of layer {slot}'s pattern"),
         _f(f"layer{slot}.hue", 0.0, -180.0, 180.0, "deg", 0.2, f"hue of layer {slot}"),
     )),
+    # imported StyleGAN models (live/stylegan/): what their network itself can do
+    _f("model.rotate", 0.0, -180.0, 180.0, "deg", 0.3,
+       "StyleGAN3: turn the picture inside the network (no seam, as NVIDIA's visualizer)"),
+    _f("model.translate_x", 0.0, -2.0, 2.0, "", 0.3,
+       "StyleGAN3: slide the picture sideways inside the network"),
+    _f("model.translate_y", 0.0, -2.0, 2.0, "", 0.3,
+       "StyleGAN3: slide the picture up or down inside the network"),
+    _e("model.noise", "const", ("const", "random", "none"),
+       "StyleGAN2: per-pixel noise: const = fixed texture, random = shimmering, none = smooth"),
     # scenes
     _t("scene.next", "switch to the next scene in the scenes folder (alphabetical)"),
     _t("scene.prev", "switch to the previous scene"),

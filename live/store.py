@@ -133,8 +133,10 @@ def _network(kind: str) -> tuple[type, type]:
     raise ModelError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
 
 
-KINDS = ("gan", "vae", "char-rnn")
-GENERATOR_KINDS = ("gan", "vae")
+KINDS = ("gan", "vae", "char-rnn", "stylegan2", "stylegan3")
+GENERATOR_KINDS = ("gan", "vae", "stylegan2", "stylegan3")
+STYLEGAN_KINDS = ("stylegan2", "stylegan3")
+"""Imported StyleGAN generators (live/stylegan/): [arch] holds NVIDIA's init kwargs."""
 
 
 def _shapes_on_meta(module_cls: type, cfg: Any, where: Path) -> dict[str, torch.Tensor]:
@@ -202,7 +204,9 @@ EXTRA_FLOAT = torch.float32
 
 def _extra_dim(kind: str, cfg: Any) -> int | None:
     """Size of the space the extra tensors live in: w for a GAN, the latent for a VAE."""
-    return {"gan": getattr(cfg, "w_dim", None), "vae": getattr(cfg, "latent_dim", None)}.get(kind)
+    return {"gan": getattr(cfg, "w_dim", None), "vae": getattr(cfg, "latent_dim", None),
+            "stylegan2": getattr(cfg, "w_dim", None),
+            "stylegan3": getattr(cfg, "w_dim", None)}.get(kind)
 
 
 def check_extra(extra: dict[str, torch.Tensor], kind: str, cfg: Any, where: Path) -> None:
@@ -289,9 +293,12 @@ def save_model(folder: Path, kind: str, module: torch.nn.Module, meta: dict[str,
 
 
 def dump_toml(data: dict[str, Any]) -> str:
-    """A small TOML writer for model.toml (scalars, lists and one level of tables)."""
+    """A small TOML writer for model.toml (scalars, lists and one level of tables; a table
+    inside a table is written inline, ``mapping_kwargs = { num_layers = 2 }``)."""
 
     def scalar(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{kk} = {scalar(vv)}" for kk, vv in v.items()) + " }"
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, int | float):
@@ -335,17 +342,28 @@ def load_model(name: str, models_dir: Path, kinds: tuple[str, ...] = KINDS) -> L
             f"{toml}: kind {kind!r} cannot be used here "
             f"(expected one of {', '.join(kinds)})"
         )
-    config_cls, module_cls = _network(kind)
-    cfg = _config_from(config_cls, meta.get("arch"), toml)
-    expected = _shapes_on_meta(module_cls, cfg, toml)
+    if kind in STYLEGAN_KINDS:
+        from live.stylegan.importer import folder_network
+
+        module, expected = folder_network(kind, meta, toml)
+        cfg = module.cfg
+    else:
+        config_cls, module_cls = _network(kind)
+        cfg = _config_from(config_cls, meta.get("arch"), toml)
+        expected = _shapes_on_meta(module_cls, cfg, toml)
+        module = None
     weights = folder / WEIGHTS
     if "sha256" not in meta:
         log.warning("%s: no sha256 in model.toml, the weights cannot be checked (saving the "
                     "model again adds it)", toml)
     state = read_weights(weights, meta.get("sha256"))
-    module = module_cls(cfg)
+    module = module if module is not None else module_cls(cfg)
     extra = load_state(module, state, expected, weights)
     check_extra(extra, kind, cfg, weights)
+    if kind in STYLEGAN_KINDS and cfg.c_dim:
+        from live.stylegan.importer import set_label
+
+        set_label(module, meta.get("label", 0), toml)
     return LoadedModel(folder.name, kind, module.eval(), meta, extra, folder)
 
 

@@ -37,6 +37,19 @@ class Switching:
         self.compositor.isf.layers = scene.layers
         self.scene = scene
 
+    def _update_model_controls(self) -> None:
+        """``model.*`` for an imported StyleGAN, between decodes: the StyleGAN3 input
+        transform (written only when it moved) and the noise mode."""
+        gen = self.generator
+        if hasattr(gen, "set_transform"):
+            key = (self.controls["model.rotate"], self.controls["model.translate_x"],
+                   self.controls["model.translate_y"])
+            if key != getattr(self, "_transform_key", None):
+                self._transform_key = key
+                gen.set_transform(*key)
+        if hasattr(gen, "noise_mode"):
+            gen.noise_mode = self.controls.choice("model.noise")
+
     def _prepare_model(self, model: LoadedGenerator, warm: int = 3) -> dict:
         """Everything that depends on the model, built without touching the running show
         (live/decode.py); ``_adopt`` puts it in place on the render thread."""

@@ -659,11 +659,11 @@ def decode_gflop(geometry: dict[str, Any]) -> float:
     (multiply-adds counted as two operations; elementwise work left out)."""
     total = 0.0
     for g in geometry["layers"]:
-        k, up, down = g["conv_kernel"], g["up_factor"], g["down_factor"]
+        k, up = g["conv_kernel"], g["up_factor"]
         conv = [s + k - 1 for s in g["in_size"]]
         total += 2 * g["in_channels"] * g["out_channels"] * k * k * conv[0] * conv[1]
         tmp = [c * up + p0 + p1 - g["up_taps"] + 1 for c, p0, p1 in
-               zip(conv, g["padding"][0::2], g["padding"][1::2])]
+               zip(conv, g["padding"][0::2], g["padding"][1::2], strict=True)]
         channels = g["out_channels"]
         if g["up_taps"] > 1:  # per axis, taps / up multiplies per output sample
             total += 2 * channels * g["up_taps"] / up * (conv[1] * tmp[0] + tmp[0] * tmp[1])
