@@ -218,6 +218,22 @@ def test_conv_clamp_bounds_the_image_of_the_last_torgb():
         assert float(tight(z).abs().max()) <= 0.01 + 1e-7
 
 
+def test_nested_synthesis_kwargs_of_stylegan2_ada_pytorch_build_the_same_network():
+    flat = _small(architecture="resnet", conv_clamp=256, num_fp16_res=2)
+    nested = StyleGAN2Generator(
+        z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
+        mapping_kwargs={"num_layers": 2},
+        synthesis_kwargs={"architecture": "resnet", "conv_clamp": 256, "num_fp16_res": 2,
+                          "channel_base": 128, "channel_max": 16}).eval()
+    assert set(nested.state_dict()) == set(flat.state_dict())
+    nested.load_state_dict(flat.state_dict())
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        assert torch.equal(nested(z), flat(z))
+    again = StyleGAN2Generator(**nested.init_kwargs)  # init_kwargs rebuild as given
+    assert set(again.state_dict()) == set(flat.state_dict())
+
+
 def test_unknown_settings_and_bad_resolutions_are_refused():
     with pytest.raises(ValueError, match="unknown StyleGAN2 generator settings: wobble"):
         _small(wobble=1)
@@ -225,6 +241,8 @@ def test_unknown_settings_and_bad_resolutions_are_refused():
         _small(architecture="unet")
     with pytest.raises(ValueError, match="power of two"):
         _small(img_resolution=48)
+    with pytest.raises(ValueError, match="given twice: channel_base"):
+        _small(synthesis_kwargs={"channel_base": 256})
 
 
 def test_benchmark_decode_reports_eager_and_traced_times():

@@ -512,15 +512,22 @@ class StyleGAN2Generator(nn.Module):
                  **synthesis_kwargs) -> None:
         super().__init__()
         mapping_kwargs = dict(mapping_kwargs or {})
+        self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim,
+                                img_resolution=img_resolution, img_channels=img_channels,
+                                mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
+        # StyleGAN2-ADA-PyTorch (training/networks.py) nests the synthesis settings in a dict
+        # ``synthesis_kwargs``; the StyleGAN3 repository passes them flat
+        nested = synthesis_kwargs.pop("synthesis_kwargs", None) or {}
+        clash = sorted(set(nested) & set(synthesis_kwargs))
+        synthesis_kwargs = {**synthesis_kwargs, **nested}
         unknown = sorted(set(mapping_kwargs) - _MAPPING_KEYS)
         unknown += sorted(set(synthesis_kwargs) - _SYNTHESIS_KEYS)
         if unknown:
             raise ValueError(f"unknown StyleGAN2 generator settings: {', '.join(unknown)}")
+        if clash:
+            raise ValueError(f"StyleGAN2 settings given twice: {', '.join(clash)}")
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim,
-                                img_resolution=img_resolution, img_channels=img_channels,
-                                mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels,
                                           **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
