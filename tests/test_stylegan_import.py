@@ -139,3 +139,30 @@ def test_model_noise_switches_a_stylegan2_between_fixed_shimmering_and_smooth(im
     assert torch.equal(*pictures["const"]) and torch.equal(*pictures["none"])
     assert not torch.equal(*pictures["random"])
     assert not torch.equal(pictures["const"][0], pictures["none"][0])
+
+
+def test_unknown_architecture_keys_are_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    import live.stylegan.importer as importer
+    from live.stylegan.snapshot import read_snapshot
+
+    snapshot = read_snapshot(FIXTURES / "sg2_64.pkl")
+    snapshot["G_ema"].init_kwargs["warp_drive"] = 9  # a key no StyleGAN2 has
+    monkeypatch.setattr(importer, "read_snapshot", lambda path: snapshot)
+    models = tmp_path / "models"
+    models.mkdir()
+    assert main(["import", "stylegan", str(FIXTURES / "sg2_64.pkl"), "--out",
+                 str(models / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be rebuilt" in err and "warp_drive" in err and err.count("\n") == 1
+    assert list(models.iterdir()) == []
+    # a model folder whose [arch] was edited the same way is refused by the store
+    from live.store import ModelError
+    from live.stylegan.importer import folder_network
+
+    with pytest.raises(ModelError, match="bad \\[arch\\]"):
+        folder_network("stylegan2", {"arch": {"z_dim": 8, "w_dim": 8, "c_dim": 0,
+                                              "img_resolution": 16, "img_channels": 3,
+                                              "warp_drive": 9}}, tmp_path / "model.toml")
+    with pytest.raises(ModelError, match="img_resolution"):
+        folder_network("stylegan2", {"arch": {"img_resolution": 1 << 20}},
+                       tmp_path / "model.toml")
