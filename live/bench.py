@@ -399,7 +399,7 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "decode_size": [engine.source_res, engine.source_res],
         "pipeline": engine.pipelined,
         "decode_threads": engine.decode_threads,
-        "traced": engine.traced,
+        "traced": engine.traced and not engine._imported,  # imported StyleGANs run eagerly
         "frames": shown,
         "wall_s": round(wall_s, 2),
         "torch": torch.__version__,

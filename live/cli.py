@@ -261,9 +261,16 @@ def _prepare(cfg: config_mod.Config, scene_name: str | None, model_name: str | N
         scene = replace(scene, values={**scene.values, **dict(cfg.params)})
     name = model_name or cfg.show.model or scene.model
     try:
-        model = load_generator(name, cfg.path("models"), seed=cfg.show.seed)
+        if name.startswith("random:"):  # the decode cost of a StyleGAN of that shape
+            from live.stylegan.importer import random_model
+
+            model = random_model(name)
+        else:
+            model = load_generator(name, cfg.path("models"), seed=cfg.show.seed)
     except ModelError as exc:
         raise UserError(str(exc)) from None
+    except ValueError as exc:  # SnapshotError
+        raise UserError(f"--model: {exc}") from None
     choice = pick_device(device or cfg.engine.device, cfg.engine.precision, cfg.engine.threads)
     return scene, model, choice
 

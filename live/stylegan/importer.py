@@ -239,3 +239,47 @@ def import_snapshot(path: Path, out: Path, network: str = "G_ema", label: int = 
     log.info("imported %s (%s, %d px, %s) into %s", path.name, kind, module.resolution, network,
              out)
     return meta
+
+
+RANDOM_CONFIGS = {
+    "stylegan2": {"z_dim": 512, "w_dim": 512, "c_dim": 0, "img_channels": 3,
+                  "channel_base": 32768, "channel_max": 512,
+                  "mapping_kwargs": {"num_layers": 8}, "architecture": "skip"},
+    "stylegan3-t": {"z_dim": 512, "w_dim": 512, "c_dim": 0, "img_channels": 3,
+                    "channel_base": 32768, "channel_max": 512,
+                    "mapping_kwargs": {"num_layers": 2}},
+    "stylegan3-r": {"z_dim": 512, "w_dim": 512, "c_dim": 0, "img_channels": 3,
+                    "channel_base": 65536, "channel_max": 1024, "conv_kernel": 1,
+                    "use_radial_filters": True, "mapping_kwargs": {"num_layers": 2}},
+}
+"""NVIDIA's ``train.py`` defaults per config (``--cfg``), for random-weight bench models."""
+
+
+def random_model(spec: str):
+    """A generator with random weights at the usual shapes, for ``live bench --model
+    random:CONFIG-RES[-cbaseN]`` (e.g. ``random:stylegan2-256-cbase16384``): the decode cost
+    of a real model of that shape, without its file. Returns a LoadedGenerator."""
+    import re
+
+    from live.store import LoadedGenerator
+
+    match = re.fullmatch(r"random:(stylegan2|stylegan3-t|stylegan3-r)-(\d{2,4})"
+                         r"(?:-cbase(\d{3,6}))?", spec)
+    if match is None:
+        raise SnapshotError(f"{spec!r}: expected random:CONFIG-RES[-cbaseN] with CONFIG one of "
+                            f"{', '.join(RANDOM_CONFIGS)} (e.g. random:stylegan2-256)")
+    config, resolution = match.group(1), int(match.group(2))
+    kwargs = {**RANDOM_CONFIGS[config], "img_resolution": resolution}
+    if match.group(3):
+        kwargs["channel_base"] = int(match.group(3))
+    problem = _arch_problem(kwargs)
+    if problem:
+        raise SnapshotError(f"{spec!r}: {problem}")
+    kind = "stylegan2" if config == "stylegan2" else "stylegan3"
+    torch.manual_seed(0)
+    module = network_class(kind)(**kwargs).eval()
+    with torch.no_grad():  # every layer doing real work, the picture neither flat nor clipped
+        for name, tensor in module.named_parameters():
+            if name.endswith("noise_strength"):
+                tensor.fill_(0.1)
+    return LoadedGenerator(spec, module, trained=False, kind=kind)
