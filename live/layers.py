@@ -187,11 +187,15 @@ def library() -> ShaderLibrary:
 
 
 def use_library(cfg) -> ShaderLibrary:
-    """Make the configured folders the show's library (``live run``, ``live bench``)."""
+    """Make the configured folders the show's library (``live run``, ``live bench``); the
+    library already in use when they are the same, so what it parsed is not parsed again
+    and every part of the show holds the same descriptions of a file."""
     global _LIBRARY
     from live.render.isf.library import shader_folders
 
-    _LIBRARY = ShaderLibrary(shader_folders(cfg.path("shaders"), cfg.paths.isf))
+    folders = shader_folders(cfg.path("shaders"), cfg.paths.isf)
+    if _LIBRARY is None or _LIBRARY.folders != folders:
+        _LIBRARY = ShaderLibrary(folders)
     return _LIBRARY
 
 

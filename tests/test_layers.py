@@ -898,3 +898,29 @@ def test_a_vertex_shader_edited_alone_is_a_change(tmp_path):
     library.changed()
     [(_, shader, _)] = library.changed()
     assert "gl_Position.x" in shader.vertex
+
+
+def test_a_blend_given_by_index_draws_like_its_name_with_or_without_faders(rigs):
+    colour = [0.5, 0.25, 1.0, 1.0]
+    by_name = rigs(layer("w", "wash", colour=colour, blend="add")).frame()
+    by_index = rigs(layer("w", "wash", colour=colour, blend=1))  # add, as an index
+    assert near(by_index.frame(), by_name[ROW, 0])
+    # a layer the show has no faders for (added while it runs) uses the scene's values
+    by_index.controls = Controls(Registry())
+    by_index.bus = Bus(by_index.controls.registry)
+    by_index.isf._entries.clear()  # bound afresh against the registry without the layer
+    assert near(by_index.frame(), by_name[ROW, 0])
+
+
+def test_the_configured_library_is_kept_while_its_folders_stay_the_same(tmp_path,
+                                                                        monkeypatch):
+    import live.layers
+    from live import config
+
+    monkeypatch.setattr(live.layers, "_LIBRARY", None)  # the show's library, restored after
+    cfg = config.load(None, [f"paths.shaders={HERE}"])
+    first = live.layers.use_library(cfg)
+    first.load(HERE / "invert.fs")
+    assert live.layers.use_library(cfg) is first  # what it parsed is not parsed again
+    other = config.load(None, [f"paths.shaders={tmp_path}"])
+    assert live.layers.use_library(other) is not first

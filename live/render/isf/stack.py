@@ -27,8 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from live.layers import LayerSpec, TransitionSpec, input_key, input_params, library
-from live.params import BLEND_MODES
+from live.layers import (
+    LayerSpec,
+    TransitionSpec,
+    input_key,
+    input_params,
+    layer_params,
+    library,
+)
 from live.render import isf
 from live.render.passes import ShaderError, Target
 
@@ -138,21 +144,23 @@ class IsfStack:
         show has one, else the scene's value, else the shader's default."""
         index = controls.registry.index
         binding = _Binding()
-        for param, name, channel in input_params(spec.name, entry.shader):
-            item = entry.shader.input(name)
+
+        def source(param) -> tuple[int, object]:
+            # the scene's value as the parameter's slot holds it (an enum by name or by
+            # index both become the index), for a layer whose faders the show lacks
             fallback = spec.values.get(param.name, param.default)
-            if param.kind == "enum":
-                fallback = param.choices.index(fallback) if isinstance(fallback, str) else 0
-            values = getattr(item, "values", ())
-            binding.entries.append((name, index.get(param.name, -1), channel,
-                                    fallback, tuple(values)))
+            if param.kind in ("enum", "float", "int"):
+                fallback = param.clamp(fallback)
+            return index.get(param.name, -1), fallback
+
+        for param, name, channel in input_params(spec.name, entry.shader):
+            slot, fallback = source(param)
+            menu = tuple(getattr(entry.shader.input(name), "values", ()))
+            binding.entries.append((name, slot, channel, fallback, menu))
         for name, value in isf.default_values(entry.shader).items():
             binding.values[name] = list(value) if isinstance(value, tuple) else value
-        prefix = f"layer.{spec.name}."
-        binding.opacity = (index.get(prefix + "opacity", -1),
-                           float(spec.values.get(prefix + "opacity", 1.0)))
-        blend = spec.values.get(prefix + "blend", "normal")
-        binding.blend = (index.get(prefix + "blend", -1), float(BLEND_MODES.index(blend)))
+        opacity, blend = layer_params(spec.name, entry.shader)[:2]
+        binding.opacity, binding.blend = source(opacity), source(blend)
         entry.binding, entry.spec = binding, spec
         return binding
 
