@@ -341,8 +341,6 @@ def _show_registry(cfg: Config, with_layers: bool):
 
     if not with_layers:
         return Registry()
-    from live.layers import ShaderLibrary, show_registry
-    from live.render.isf.library import shader_folders
+    from live.layers import show_registry, use_library
 
-    return show_registry(cfg.path("scenes"),
-                         ShaderLibrary(shader_folders(cfg.path("shaders"), cfg.paths.isf)))
+    return show_registry(cfg.path("scenes"), use_library(cfg))

@@ -15,7 +15,7 @@ import torch
 
 from live.device import DeviceChoice, synchronize
 from live.params import PC_PARAMS
-from live.store import LoadedGenerator
+from live.store import STYLEGAN_KINDS, LoadedGenerator
 
 
 class Decode(torch.nn.Module):
@@ -62,8 +62,8 @@ def prepare_model(model: LoadedGenerator, choice: DeviceChoice, traced: bool,
     state = {
         "model_name": model.name, "generator": gen, "source_res": res,
         "latent_dim": gen.latent_dim,
-        "_imported": model.kind in ("stylegan2", "stylegan3"),
-        "offset_in_w": model.kind in ("gan", "stylegan2", "stylegan3"),
+        "_imported": model.kind in STYLEGAN_KINDS,
+        "offset_in_w": model.kind == "gan" or model.kind in STYLEGAN_KINDS,
         "_z_host": torch.zeros(1, gen.latent_dim, pin_memory=pin),
         "_z": torch.randn(1, gen.latent_dim).to(device, dtype),
         "_truncation": torch.ones((), device=device, dtype=dtype),
@@ -87,7 +87,7 @@ def prepare_model(model: LoadedGenerator, choice: DeviceChoice, traced: bool,
     inputs = (state["_z"], state["_truncation"], state["_offset"])
     # imported StyleGANs decode eagerly: a frozen trace would bake in the StyleGAN3 transform
     # and the noise mode (live parameters), and measured no faster for them
-    if traced and model.kind not in ("stylegan2", "stylegan3"):
+    if traced and model.kind not in STYLEGAN_KINDS:
         decoder = trace(decoder, inputs)
     for _ in range(warm):  # first calls of a traced graph optimise it: not on stage
         decoder(*inputs)

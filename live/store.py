@@ -133,10 +133,10 @@ def _network(kind: str) -> tuple[type, type]:
     raise ModelError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
 
 
-KINDS = ("gan", "vae", "char-rnn", "stylegan2", "stylegan3")
-GENERATOR_KINDS = ("gan", "vae", "stylegan2", "stylegan3")
 STYLEGAN_KINDS = ("stylegan2", "stylegan3")
 """Imported StyleGAN generators (live/stylegan/): [arch] holds NVIDIA's init kwargs."""
+KINDS = ("gan", "vae", "char-rnn", *STYLEGAN_KINDS)
+GENERATOR_KINDS = ("gan", "vae", *STYLEGAN_KINDS)
 
 
 def _shapes_on_meta(module_cls: type, cfg: Any, where: Path) -> dict[str, torch.Tensor]:
@@ -203,10 +203,11 @@ EXTRA_FLOAT = torch.float32
 
 
 def _extra_dim(kind: str, cfg: Any) -> int | None:
-    """Size of the space the extra tensors live in: w for a GAN, the latent for a VAE."""
-    return {"gan": getattr(cfg, "w_dim", None), "vae": getattr(cfg, "latent_dim", None),
-            "stylegan2": getattr(cfg, "w_dim", None),
-            "stylegan3": getattr(cfg, "w_dim", None)}.get(kind)
+    """Size of the space the extra tensors live in: w for a GAN (ours or an imported
+    StyleGAN), the latent for a VAE."""
+    if kind == "gan" or kind in STYLEGAN_KINDS:
+        return getattr(cfg, "w_dim", None)
+    return getattr(cfg, "latent_dim", None) if kind == "vae" else None
 
 
 def check_extra(extra: dict[str, torch.Tensor], kind: str, cfg: Any, where: Path) -> None:

@@ -34,7 +34,6 @@ import torch
 from live.stylegan.snapshot import Network, SnapshotError, generator, read_snapshot
 
 log = logging.getLogger(__name__)
-KINDS = ("stylegan2", "stylegan3")
 PCA_SAMPLES = 4096
 PCA_DIRECTIONS = 8
 
@@ -68,7 +67,7 @@ def network_class(kind: str):
         from live.stylegan.sg3 import StyleGAN3Generator
 
         return StyleGAN3Generator
-    raise SnapshotError(f"unknown StyleGAN kind {kind!r} (known: {', '.join(KINDS)})")
+    raise SnapshotError(f"unknown StyleGAN kind {kind!r} (known: stylegan2, stylegan3)")
 
 
 def arch_of(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
