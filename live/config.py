@@ -104,6 +104,27 @@ class OscQueryConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    ndi: bool = False
+    ndi_name: str = "live"
+    syphon: bool = False
+    spout: bool = False
+    fps: float = 60.0
+    queue_frames: int = 3
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    enabled: bool = True
+    pin: str = ""
+    preview_fps: float = 5.0
+    preview_width: int = 480
+    preview_quality: int = 70
+    max_clients: int = 8
+    listen_hz: float = 30.0
+
+
+@dataclass(frozen=True)
 class MidiConfig:
     enabled: bool = True
     device: str = ""
@@ -137,6 +158,8 @@ class Config:
     record: RecordConfig = field(default_factory=RecordConfig)
     osc: OscConfig = field(default_factory=OscConfig)
     oscquery: OscQueryConfig = field(default_factory=OscQueryConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     tempo: TempoConfig = field(default_factory=TempoConfig)
     midi: MidiConfig = field(default_factory=MidiConfig)
@@ -191,6 +214,13 @@ def _type_name(tp: Any) -> str:
 RANGES: dict[str, tuple[float, float]] = {
     "engine.render_scale": (0.1, 2.0),
     "engine.render_scale_min": (0.1, 1.0),
+    "output.fps": (1.0, 240.0),
+    "remote.preview_fps": (0.0, 30.0),
+    "remote.listen_hz": (1.0, 120.0),
+    "output.queue_frames": (2, 16),
+    "remote.preview_width": (64, 1920),
+    "remote.preview_quality": (10, 95),
+    "remote.max_clients": (1, 64),
 }
 """Numeric keys with a range (section.key: (lowest, highest))."""
 
@@ -249,7 +279,8 @@ def _build_section(cls: type, raw: Any, source: str, section: str) -> Any:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
         kwargs[key] = _coerce(value, hints[key], where)
         bounds = RANGES.get(f"{section}.{key}")
-        if bounds and isinstance(kwargs[key], float) and not bounds[0] <= kwargs[key] <= bounds[1]:
+        if (bounds and isinstance(kwargs[key], int | float) and not isinstance(kwargs[key], bool)
+                and not bounds[0] <= kwargs[key] <= bounds[1]):
             raise ConfigError(f"{where}: expected {bounds[0]:g} to {bounds[1]:g}, "
                               f"got {kwargs[key]!r}")
     return cls(**kwargs)
