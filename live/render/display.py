@@ -121,6 +121,8 @@ class Display:
         """The newest frame read back (one frame late), when ``reading``; None before."""
         self._capture = False
         self.captured: np.ndarray | None = None
+        self.taps: list = []
+        """``FrameTap``s (live/render/tap.py) fed every frame: video out, the remote's preview."""
         self.compositor_ms: float | None = None
         self._closed_frame: np.ndarray | None = None
         log.debug("display: %s, GL %s, scale %s", "x".join(map(str, size)),
@@ -185,6 +187,8 @@ class Display:
             self.frame = self.readback.collect()
         else:
             self.frame = None
+        for tap in self.taps:
+            tap.capture(self.ctx, framebuffer, self.output_size, flip)
 
     def drain(self) -> np.ndarray | None:
         """The frame still in the read-back ring after the last ``compose`` (None if none)."""
@@ -235,6 +239,8 @@ class Display:
         try:
             self._closed_frame = self.host.copy()
             self.readback.release()
+            for tap in self.taps:
+                tap.release_gl()
             self.compositor.release()
             if self.headless:
                 self.ctx.release()  # a window's context goes with the window
