@@ -121,6 +121,8 @@ class Engine(Switching):
         """When set, captured frames (``snapshot``) go to this callable, not to a PNG."""
         self.status_lines: list = []
         """Callables returning an extra HUD line (OSC, MIDI), each cheap to call."""
+        self.outputs: list = []
+        """Video outs and the remote's preview: each reads frames through its ``tap``."""
         pipeline = cfg.engine.pipeline
         # "auto" is off: on this project's 2-core reference CPU the sequential loop gives
         # more fps and less latency than the pipeline (docs/performance.md)
@@ -169,6 +171,21 @@ class Engine(Switching):
         else:
             old, self.text.gen = self.text.gen, gen
             old.close()
+
+    def add_output(self, output) -> None:
+        """Feed ``output`` (``tap``, ``hud_line()``, ``close()``; live/output) every frame."""
+        self.outputs.append(output)
+        self.display.taps.append(output.tap)
+        self.status_lines.append(output.hud_line)
+
+    def start_outputs(self, ndi_name: str | None = None) -> None:
+        """The video outs the config (or ``--ndi NAME``) asks for; a missing package is a
+        warning, the show goes on without that output."""
+        from live.output import open_outputs
+
+        for output in open_outputs(self.cfg.output, ndi_name):
+            output.start()
+            self.add_output(output)
 
     @property
     def recorder(self):
@@ -404,4 +421,9 @@ class Engine(Switching):
         self.recording.close()
         for thread in self._snapshot_threads:
             thread.join(timeout=5.0)
+        for output in self.outputs:
+            try:
+                output.close()
+            except Exception:
+                log.exception("closing %s failed", type(output).__name__)
         self.display.close()

@@ -136,3 +136,45 @@ def test_a_resize_gives_new_slots_and_old_frames_are_discarded(ctx):
     tap.release_gl()
     fb.release()
     big.release()
+
+
+def test_the_preview_encodes_jpegs_only_while_someone_watches(ctx):
+    import io
+
+    import pygame
+
+    from live.control.preview import PreviewEncoder
+    from tests.conftest import wait_for
+
+    fb = _target(ctx)
+    _paint(fb, 250)
+    sent = []
+    watching = [0]
+    preview = PreviewEncoder(sent.append, lambda: watching[0], fps=0, width=16, quality=80)
+    preview.tap.rate = 0.0  # every frame this test renders
+    preview.start()
+    try:
+        for _ in range(5):
+            preview.tap.capture(ctx, fb, SIZE, flip=False)
+        assert preview.tap.captured == 0 and not sent  # nobody watching: nothing read
+        watching[0] = 1
+        assert wait_for(lambda: preview.tap.active, timeout=30)
+
+        def render_until_sent():
+            preview.tap.capture(ctx, fb, SIZE, flip=False)
+            return len(sent) >= 2
+
+        assert wait_for(render_until_sent, timeout=60)
+        jpeg = sent[-1]
+        assert jpeg[:2] == b"\xff\xd8"
+        picture = pygame.image.load(io.BytesIO(jpeg), "x.jpg")
+        assert picture.get_size() == (16, 9)
+        red, green, blue = picture.get_at((8, 4))[:3]
+        assert red > 220 and 100 < green < 156 and blue < 40
+        assert "preview" in preview.hud_line()
+        watching[0] = 0
+        assert wait_for(lambda: not preview.tap.active, timeout=30)
+    finally:
+        preview.close()
+        preview.tap.release_gl()
+        fb.release()
