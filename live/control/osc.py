@@ -544,6 +544,7 @@ class OscInput:
         self.matcher = AddressMatcher(self.routes)
         self.pattern_budget = PatternBudget(clock=clock)
         self._patterns_in_packet = 0
+        self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- allowlist
     def block(self, host: str) -> None:
@@ -551,6 +552,12 @@ class OscInput:
 
     # ---------------------------------------------------------------- packets
     def handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
+        """Apply one packet. Thread-safe: the UDP thread and the OSCQuery WebSocket both call
+        it, and the counters, the pattern budget and the matcher's state are shared."""
+        with self._lock:
+            self._handle_packet(data, client)
+
+    def _handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
         stamp = time.perf_counter_ns()
         self.stats.packets += 1
         self._patterns_in_packet = 0
