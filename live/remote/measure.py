@@ -113,17 +113,30 @@ class Rig:
         self.osc = OscServer(self.bus, osc_cfg)
         self.osc.start()
         extra = {} if local_networks is None else {"local_networks": local_networks}
-        try:
-            self.query = OscQueryServer(
-                self.bus, OscQueryConfig(port=0, zeroconf=False), osc_cfg, self.osc.port,
+
+        def query_server(port: int) -> OscQueryServer:
+            return OscQueryServer(
+                self.bus, OscQueryConfig(port=port, zeroconf=False), osc_cfg, self.osc.port,
                 host="127.0.0.1", remote=RemoteConfig(pin=pin, listen_hz=listen_hz),
                 osc_input=self.osc.input, scene_name=lambda: self.scene,
                 context=RemoteContext(registry, scenes_dir, pin_required=bool(pin)), **extra)
+
+        self._query_server = query_server
+        try:
+            self.query = query_server(0)
             self.query.start()
         except BaseException:
             self.osc.close()
             raise
         self.client = SimpleUDPClient("127.0.0.1", self.osc.port)
+
+    def restart_query(self) -> None:
+        """Close the OSCQuery server (every WebSocket drops) and start a new one on the same
+        port, as a show restarting would."""
+        port = self.query.port
+        self.query.close()
+        self.query = self._query_server(port)
+        self.query.start()
 
     @property
     def url(self) -> str:

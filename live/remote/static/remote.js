@@ -672,7 +672,7 @@
       if (remote.layout === null) remote.pinRequired = !!layout.pin_required;
       build(layout);
       if (!again) connect();
-      else { remote.listening = []; relisten(); }
+      else relisten(); // what is on screen now; IGNORE what left
       refreshValues();
     } catch (err) {
       const wait = RETRY_MS[Math.min(layoutTries++, RETRY_MS.length - 1)];
@@ -734,7 +734,7 @@
       remote.listening = [];
       const wait = RETRY_MS[Math.min(retry++, RETRY_MS.length - 1)] * (0.8 + 0.4 * Math.random());
       remote.reconnects++;
-      setConn("offline", "offline \u00b7 retry in " + Math.max(1, Math.round(wait / 1000)) + " s");
+      setConn("offline", "offline \u00b7 " + Math.max(1, Math.round(wait / 1000)) + " s");
       retryTimer = setTimeout(connect, wait);
     };
     socket.onerror = () => { /* onclose follows */ };
