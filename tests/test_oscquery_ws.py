@@ -756,3 +756,22 @@ def test_value_messages_carry_the_oscquery_types():
     off = OscMessage(value_message("/live/text/visible", registry["text.visible"],
                                    oscquery.NATIVE, 0.0))
     assert off.params == [False]
+
+
+def test_a_page_of_another_site_is_read_only_without_a_pin(show):
+    """No PIN set: a page of any other origin (a site a performer opens on the show network)
+    can follow the show but not steer it, and an empty LIVE_PIN unlocks nothing."""
+    query = show.make()
+    with ws(query, origin="http://evil.example") as foreign:
+        assert status(foreign) == {"pin_required": False, "authorised": False}
+        foreign.send(json.dumps({"COMMAND": "LIVE_PIN", "DATA": ""}))
+        assert status(foreign)["authorised"] is False
+        foreign.send(build_msg("/live/fx/hue", [90.0]).dgram)
+        listen(foreign, "/live/fx/hue")
+        assert osc(foreign).params == [pytest.approx(show.bus.get("fx.hue"))]
+    assert wait_for(lambda: query.pin_refused >= 1, timeout=30)
+    assert show.bus.get("fx.hue") != 90.0
+    with ws(query, origin=f"http://127.0.0.1:{query.port}") as own_page:
+        assert status(own_page)["authorised"] is True
+        own_page.send(build_msg("/live/fx/hue", [90.0]).dgram)
+        assert wait_for(lambda: show.bus.get("fx.hue") == 90.0, timeout=30)

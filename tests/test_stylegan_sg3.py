@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from live.stylegan.sg3 import (StyleGAN3Generator, benchmark_decode, geometry_from_record,
-                               trace_decode)
+from live.stylegan.sg3 import (
+    StyleGAN3Generator,
+    benchmark_decode,
+    geometry_from_record,
+    trace_decode,
+)
 from live.stylegan.snapshot import generator, read_snapshot
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stylegan"
@@ -104,7 +108,7 @@ def _same_geometry(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same_geometry(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return len(a) == len(b) and all(_same_geometry(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same_geometry(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) or isinstance(b, float):
         return abs(a - b) <= 1e-9 * max(1.0, abs(a))
     return a == b

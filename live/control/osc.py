@@ -551,11 +551,20 @@ class OscInput:
         self._bad("blocked", "packet from %s (not in osc.allow) dropped", host)
 
     # ---------------------------------------------------------------- packets
-    def handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
+    def handle_packet(self, data: bytes, client: tuple[str, int],
+                      udp_feedback: bool = True) -> None:
         """Apply one packet. Thread-safe: the UDP thread and the OSCQuery WebSocket both call
-        it, and the counters, the pattern budget and the matcher's state are shared."""
+        it, and the counters, the pattern budget and the matcher's state are shared.
+        ``udp_feedback`` off (a WebSocket client, which LISTENs instead): the sender is not
+        made a UDP feedback client and ``/live/sync`` sends it nothing over UDP."""
         with self._lock:
-            self._handle_packet(data, client)
+            saved = self.feedback
+            if not udp_feedback:
+                self.feedback = None
+            try:
+                self._handle_packet(data, client)
+            finally:
+                self.feedback = saved
 
     def _handle_packet(self, data: bytes, client: tuple[str, int]) -> None:
         stamp = time.perf_counter_ns()

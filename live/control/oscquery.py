@@ -47,7 +47,9 @@ WebSocket (docs/oscquery-ws.md)
 PIN
     With ``[remote] pin`` set, writes need the PIN except from this machine (``local_networks``,
     by default 127.0.0.0/8 and ::1) by a page of this server's own origin (a web page from
-    elsewhere, opened in a browser on this machine, is treated as remote). PINs are compared in
+    elsewhere, opened in a browser on this machine, is treated as remote). A page of another
+    origin may always read; it writes only after the PIN, so with no PIN set it is read-only
+    (a site a performer happens to open cannot steer the show). PINs are compared in
     constant time; ``PIN_FAILURES`` wrong ones in ``PIN_WINDOW_S`` from one address lock that
     address out for ``PIN_LOCKOUT_S`` (the right PIN included).
 """
@@ -404,8 +406,9 @@ class PinGuard:
                     failed.popleft()
                 if self._locked(failed, now):
                     return "locked"
-            if hmac.compare_digest(attempt.encode("utf-8"), self.pin.encode("utf-8")):
-                return "ok"
+            if self.pin and hmac.compare_digest(attempt.encode("utf-8"),
+                                                self.pin.encode("utf-8")):
+                return "ok"  # no PIN set: nothing unlocks (a foreign page stays read-only)
             if failed is None:
                 if len(self._failed) >= self.MAX_HOSTS:  # many sources: stay bounded
                     self._failed.popitem(last=False)
@@ -807,8 +810,11 @@ class OscQueryServer:
     def ws_admit(self, sock: socket.socket, address, headers) -> _WsClient | None:
         """A client for a valid upgrade request, or None when ``max_clients`` are open."""
         host, port = address[0], address[1]
-        local = self.local(host) and same_origin(headers)
-        client = _WsClient(host, port, local, authorised=not self.pin or local)
+        # a page of another site (any browser on the network can open one) may read, but
+        # writes only with the PIN: without one set it stays read-only (no cross-site writes)
+        foreign = not same_origin(headers)
+        local = self.local(host) and not foreign
+        client = _WsClient(host, port, local, authorised=local if self.pin else not foreign)
         client.conn = websocket.Connection(
             sock, host, port, count=self.count,
             on_message=lambda conn, opcode, payload: self._ws_message(client, opcode, payload))
@@ -871,7 +877,8 @@ class OscQueryServer:
             self.note("no_input", "OSC from %s over the WebSocket dropped: OSC input is off",
                       client.host)
             return
-        self.osc_input.handle_packet(payload, (client.host, client.port))
+        self.osc_input.handle_packet(payload, (client.host, client.port),
+                                     udp_feedback=False)
 
     def _ws_command(self, client: _WsClient, payload: bytes) -> None:
         try:
