@@ -130,6 +130,17 @@ def test_a_value_sent_over_udp_moves_the_fader(driver, rig):
     rig.send("/live/norm/walk/energy", 0.5)
     assert until(driver, "return document.querySelector('.fader[data-address=\"/live/norm/"
                          "walk/energy\"]').dataset.value === '0.5000'")
+    # an on/off parameter arrives as T/F and its toggle follows; a tap sends it back
+    open_page(driver, rig, "text")
+    toggle = "document.querySelector('.btn.toggle[data-address=\"/live/text/visible\"]')"
+    rig.send("/live/text/visible", 1)
+    assert until(driver, f"return {toggle}.classList.contains('on')")
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, '.btn.toggle[data-address="/live/text/visible"]'
+                        ).click()
+    assert wait_for(lambda: rig.bus.get("text.visible") == 0.0, TIMEOUT)
+    assert until(driver, f"return !{toggle}.classList.contains('on')")
 
 
 def test_the_current_scene_is_lit_and_its_layers_shown(driver, rig):
