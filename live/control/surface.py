@@ -33,6 +33,9 @@ class ControlSurface:
         self.feedback: Feedback | None = None
         self.osc: OscServer | None = None
         self.oscquery: OscQueryServer | None = None
+        self.preview = None
+        """The remote's preview encoder (live/control/preview.py), an engine output."""
+        self.remote_url = ""
         self.midi = None
         self.midi_input = None
         if cfg.osc.enabled:
@@ -86,13 +89,7 @@ class ControlSurface:
                 self._problem(str(exc))
                 self.osc = None
             if self.osc is not None and self.cfg.oscquery.enabled:
-                self.oscquery = OscQueryServer(self.engine.bus, self.cfg.oscquery,
-                                               self.cfg.osc, self.osc.port)
-                try:
-                    self.oscquery.start()
-                except OscError as exc:
-                    self._problem(str(exc))
-                    self.oscquery = None
+                self._start_oscquery()
         if self.midi_input is not None:
             self.midi_input.start()
         if self.audio is not None:
@@ -101,6 +98,43 @@ class ControlSurface:
             self.engine.clock.external = True
         self._prefetcher = threading.Thread(target=self._prefetch, name="prefetch", daemon=True)
         self._prefetcher.start()
+
+    def _start_oscquery(self) -> None:
+        """OSCQuery over HTTP, with the WebSocket, the browser remote and its preview when
+        ``[remote] enabled`` (docs/remote.md)."""
+        remote = self.cfg.remote if self.cfg.remote.enabled else None
+        context = None
+        if remote is not None:
+            from live.remote import RemoteContext
+
+            context = RemoteContext(self.engine.registry, self.cfg.path("scenes"),
+                                    pin_required=bool(remote.pin))
+        self.oscquery = OscQueryServer(self.engine.bus, self.cfg.oscquery, self.cfg.osc,
+                                       self.osc.port, remote=remote, osc_input=self.osc.input,
+                                       scene_name=lambda: self.deck.current.name,
+                                       context=context)
+        try:
+            self.oscquery.start()
+        except OscError as exc:
+            self._problem(str(exc))
+            self.oscquery = None
+            return
+        if remote is not None:
+            from live.control.oscquery import _local_ip
+
+            host = self.oscquery.osc_ip or _local_ip()
+            self.remote_url = f"http://{host}:{self.oscquery.port}/remote"
+            pin = f" (PIN {remote.pin} for phones)" if remote.pin else ""
+            log.info("remote: %s%s", self.remote_url, pin)
+            if remote.preview_fps > 0:
+                from live.control.preview import PreviewEncoder
+
+                self.preview = PreviewEncoder(self.oscquery.broadcast_preview,
+                                              self.oscquery.preview_watchers,
+                                              remote.preview_fps, remote.preview_width,
+                                              remote.preview_quality)
+                self.preview.start()
+                self.engine.add_output(self.preview)
 
     def _make_analyzer(self, samplerate: int, blocksize: int):
         from live.control.audio_analysis import Analyzer
@@ -226,6 +260,11 @@ class ControlSurface:
                          f"{clients} clients")
         elif self.cfg.osc.enabled:
             parts.append("OSC off (port taken?)")
+        if self.remote_url:
+            query = self.oscquery
+            pin = f" PIN {self.cfg.remote.pin}" if self.cfg.remote.pin else ""
+            parts.append(f"remote {self.remote_url}{pin} {query.ws_clients} open"
+                         if query is not None else "remote off")
         if self.midi is not None and self.midi.armed:
             parts.append(f"MIDI learn: move a control for {self.midi.armed}")
         if self.audio is not None:
