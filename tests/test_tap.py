@@ -178,3 +178,19 @@ def test_the_preview_encodes_jpegs_only_while_someone_watches(ctx):
         preview.close()
         preview.tap.release_gl()
         fb.release()
+
+
+def test_the_rate_holds_when_show_frames_do_not_fall_on_its_grid(ctx):
+    """5 a second from a 23 fps show is 5 a second (not one every fifth frame: 4.6)."""
+    fb = _target(ctx)
+    clock = Clock()
+    tap = FrameTap("test", components=3, rate=5.0, clock=clock)
+    for i in range(23 * 10 + 1):  # ten seconds
+        clock.ns = int(i * 1e9 / 23)
+        tap.capture(ctx, fb, SIZE, flip=False)
+        frame = tap.get(timeout=0)
+        if frame is not None:
+            tap.release(frame)
+    assert tap.captured == 50
+    tap.release_gl()
+    fb.release()

@@ -198,33 +198,44 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def measure_latency(changes: int = 300, listen_hz: float = 30.0, gap_s: tuple[float, float] =
-                    (0.02, 0.06), seed: int = 1) -> dict:
-    """Value change over UDP -> page fader applied, ``changes`` times; milliseconds."""
+                    (0.02, 0.06), seed: int = 1, target=None) -> dict:
+    """Value change over UDP -> page fader applied, ``changes`` times; milliseconds.
+    ``target``: something with ``url`` and ``send(address, value)`` (a running show, for
+    ``live bench --remote``); None starts a ``Rig`` of its own."""
+    if target is not None:
+        return _measure(target, changes, listen_hz, gap_s, seed)
+    with Rig(listen_hz=listen_hz) as rig:
+        return _measure(rig, changes, listen_hz, gap_s, seed)
+
+
+def _measure(target, changes: int, listen_hz: float, gap_s: tuple[float, float],
+             seed: int) -> dict:
     rng = random.Random(seed)
     samples: list[float] = []
     missed = 0
-    with Rig(listen_hz=listen_hz) as rig:
-        driver = open_browser()
-        try:
-            driver.set_script_timeout(10)
-            driver.get(rig.url + "#walk")
-            wait_page(driver, rig)
-            previous = -1.0
-            for _ in range(changes):
-                value = previous
-                while abs(value - previous) < 0.01:
-                    value = round(rng.uniform(0.02, 0.98), 3)
-                previous = value
-                sent_ms = time.time() * 1000.0
-                rig.send(ADDRESS, value)
-                applied = driver.execute_async_script(WAIT_APPLIED, ADDRESS, value)
-                if applied is None:
-                    missed += 1
-                else:
-                    samples.append(float(applied) - sent_ms)
-                time.sleep(rng.uniform(*gap_s))  # off the stream's beat
-        finally:
-            driver.quit()
+    driver = open_browser()
+    try:
+        driver.set_script_timeout(10)
+        driver.get(target.url + "#walk")
+        wait_page(driver, target)
+        previous = -1.0
+        for _ in range(changes):
+            value = previous
+            while abs(value - previous) < 0.01:
+                value = round(rng.uniform(0.02, 0.98), 3)
+            previous = value
+            sent_ms = time.time() * 1000.0
+            target.send(ADDRESS, value)
+            applied = driver.execute_async_script(WAIT_APPLIED, ADDRESS, value)
+            if applied is None:
+                missed += 1
+            else:
+                samples.append(float(applied) - sent_ms)
+            time.sleep(rng.uniform(*gap_s))  # off the stream's beat
+        preview_frames = driver.execute_script(
+            "return (window.liveRemote && window.liveRemote.previewFrames) || 0;")
+    finally:
+        driver.quit()
     return {
         "changes": changes,
         "received": len(samples),
@@ -235,6 +246,7 @@ def measure_latency(changes: int = 300, listen_hz: float = 30.0, gap_s: tuple[fl
         "p99_ms": percentile(samples, 99),
         "max_ms": max(samples) if samples else float("nan"),
         "mean_ms": sum(samples) / len(samples) if samples else float("nan"),
+        "page_preview_frames": int(preview_frames),
     }
 
 

@@ -91,7 +91,8 @@ class FrameTap:
         """Per GL buffer: (seq, flipped, stamp_ns, wall_ns) of the copy it holds, or None."""
         self._next = 0
         self._seq = 0
-        self._last_ns: int | None = None
+        self._due_ns: int | None = None
+        """When the next frame is due (``rate`` > 0), on the clock's nanoseconds."""
 
     # ------------------------------------------------------------------ render thread
     def capture(self, ctx, framebuffer, size: tuple[int, int], flip: bool) -> None:
@@ -106,10 +107,15 @@ class FrameTap:
         if self._pending[older] is not None:
             self._collect(older)
         now = self.clock()
-        if (self.rate > 0 and self._last_ns is not None
-                and now - self._last_ns < 1e9 / self.rate - 2e6):
-            return  # not due yet (2 ms of slack so a 60 Hz tap follows a 60 Hz show)
-        self._last_ns = now
+        if self.rate > 0:
+            # due on a grid of 1/rate: a frame late for one slot does not push the next one
+            # later, so 5 a second from a 23 fps show is 5, not 4.4 (2 ms of slack lets a
+            # 60 Hz tap follow a 60 Hz show); a stall restarts the grid instead of bursting
+            period = int(1e9 / self.rate)
+            if self._due_ns is not None and now < self._due_ns - 2_000_000:
+                return
+            on_grid = self._due_ns is not None and now - self._due_ns < period
+            self._due_ns = (self._due_ns if on_grid else now) + period
         self._seq += 1
         framebuffer.read_into(self._buffers[self._next], components=self.components,
                               alignment=1)
