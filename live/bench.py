@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -232,7 +233,10 @@ def _window(presents: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
 
 def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: Scene,
               frames: int, size: tuple[int, int], flood_rate: float = 20000.0,
-              fuzz_count: int = 100_000, text_model=None, switches: int = 0) -> dict:
+              fuzz_count: int = 100_000, text_model=None, switches: int = 0,
+              ndi: bool = False) -> dict:
+    """``ndi``: the show's output also goes out as NDI (the engine's own video out, as
+    ``live run --ndi`` does) to a receiver process on loopback; the result gains "ndi"."""
     import tempfile
 
     # snapshots and recordings that the fuzz may ask for go to a folder that goes away
@@ -245,6 +249,18 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     if text_model is not None:
         engine.bus.set("text.visible", True)
         engine.bus.set("text.rate", 30.0)
+    ndi_loopback = receiver = None
+    if ndi:
+        ndi_loopback = _NdiLoopback()
+        ndi_loopback.__enter__()
+        ndi_name = f"{NDI_BENCH_NAME}-{os.getpid()}"
+        engine.start_outputs(ndi_name)
+        if not engine.outputs:
+            ndi_loopback.__exit__()
+            raise RuntimeError("--ndi: no NDI out (is cyndilib installed? pip install "
+                               "'live[ndi]')")
+        receiver = NdiReceiver(ndi_name, 600.0, scratch.name)
+    wall_offset_ns = time.time_ns() - time.perf_counter_ns()
     osc_cfg = OscConfig(host="127.0.0.1", port=0, feedback_port=9, allow=("127.0.0.0/8",))
     feedback = Feedback(engine.bus, osc_cfg)
     osc = OscServer(engine.bus, osc_cfg, feedback)
@@ -267,10 +283,12 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
     probe = SharpnessProbe(engine, phases)
     probe.start()
     started = time.perf_counter()
+    ran = False
     try:
         phases.start()
         shown = engine.run(None)
         server_alive = osc._thread is not None and osc._thread.is_alive()
+        ran = True
     finally:
         injector.stop.set()
         injector.join()
@@ -280,6 +298,15 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         phases.close()
         if surface is not None:
             surface.close()
+        ndi_seen = None
+        if receiver is not None:
+            if ran:
+                ndi_seen = receiver.finish()
+            else:
+                receiver.proc.kill()
+                receiver.proc.communicate()
+        if ndi_loopback is not None:
+            ndi_loopback.__exit__()
         scratch.cleanup()
         osc.close()
         feedback.close()
@@ -381,6 +408,11 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
                                      if len(fuzz_ms) else math.nan, 3),
             "server_alive": bool(server_alive),
         }
+    if ndi_seen is not None:
+        quiet_wall = tuple(t + wall_offset_ns for t in phases.windows["quiet"])
+        figures = ndi_figures(engine.outputs[0], ndi_seen[0], ndi_seen[1], quiet_wall, None)
+        figures["window"] = "the quiet phase (send_fps: frames received per second)"
+        result["ndi"] = figures
     result["osc_counts"] = osc.stats.as_dict()
     result.update({
         "device": choice.label,
@@ -404,4 +436,193 @@ def run_bench(cfg: Config, model: LoadedGenerator, choice: DeviceChoice, scene: 
         "wall_s": round(wall_s, 2),
         "torch": torch.__version__,
     })
+    return result
+
+
+# ---------------------------------------------------------------------- NDI out (--ndi)
+NDI_BENCH_NAME = "live-bench"
+
+
+class NdiReceiver:
+    """The measuring receiver (live/output/ndiprobe.py) in its own process, on this machine:
+    every frame it gets is a row (stamp, send and arrival times); ``summary`` gives counts,
+    drops and composed -> received latency. It asks the runtime for its cheapest picture
+    format (the pixels are not looked at) so its decoding weighs on the machine as little as
+    it can."""
+
+    def __init__(self, name: str, seconds: float, folder: str) -> None:
+        import subprocess
+        import sys
+
+        self.rows_path = os.path.join(folder, "ndi-rows.npy")
+        command = [sys.executable, "-m", "live.output.ndiprobe", "--source", name,
+                   "--colour", "fastest", "--rows", self.rows_path, "--idle-end", "5",
+                   "--seconds", str(seconds + 300), "--find-timeout", "300"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.started = os.times()
+
+    def finish(self) -> tuple[dict, np.ndarray]:
+        """Wait for the receiver (it stops once frames stop coming); its summary and rows."""
+        import json
+
+        out, err = self.proc.communicate(timeout=600)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"the NDI receiver failed: {err.strip()[-2000:]}")
+        summary = json.loads(out.strip().splitlines()[-1])
+        ended = os.times()
+        summary["cpu_s"] = round(ended.children_user + ended.children_system
+                                 - self.started.children_user - self.started.children_system, 2)
+        return summary, np.load(self.rows_path)
+
+
+class _NdiLoopback:
+    """NDI held to this machine for the bench: a temporary NDI_CONFIG_DIR that looks for
+    sources at 127.0.0.1 only (set before the first NDI object of the process is made)."""
+
+    def __enter__(self) -> str:
+        import tempfile
+
+        from live.output.ndi import loopback_config
+
+        self._folder = tempfile.TemporaryDirectory(prefix="live-ndi-")
+        loopback_config(Path(self._folder.name))
+        self._before = os.environ.get("NDI_CONFIG_DIR")
+        os.environ["NDI_CONFIG_DIR"] = self._folder.name
+        return self._folder.name
+
+    def __exit__(self, *exc) -> None:
+        if self._before is None:
+            os.environ.pop("NDI_CONFIG_DIR", None)
+        else:
+            os.environ["NDI_CONFIG_DIR"] = self._before
+        self._folder.cleanup()
+
+
+def ndi_figures(output, receiver: dict, rows: np.ndarray,
+                window_wall_ns: tuple[int, int] | None, send_fps: float | None) -> dict:
+    """What ``--ndi`` reports: the receiver's view of the frames composed inside the window
+    (counts, drops anywhere on the way, latency) and the sender's own counters."""
+    from live.output.ndiprobe import summary
+
+    seen = summary(rows, window_wall_ns)
+    stats = output.stats()
+    return {
+        "source": stats.get("source"), "backend": stats.get("backend"),
+        "size": stats["size"], "fourcc": stats.get("fourcc"),
+        "advertised_fps": stats["advertised_fps"],
+        "send_fps": round(send_fps, 2) if send_fps is not None else seen.get("receive_fps"),
+        "frames_composed": seen.get("frames_expected", 0),
+        "frames_received": seen.get("frames_received", 0),
+        "frames_dropped": seen.get("frames_dropped", 0),
+        "dropped_pct": seen.get("dropped_pct"),
+        "latency_ms_p50": seen.get("latency_ms_p50"),
+        "latency_ms_p99": seen.get("latency_ms_p99"),
+        "latency_ms_max": seen.get("latency_ms_max"),
+        "latency_from": seen.get("latency_from"),
+        "transport_ms_p50": seen.get("transport_ms_p50"),
+        "transport_ms_p99": seen.get("transport_ms_p99"),
+        "receiver_fps": seen.get("receive_fps"),
+        "receiver_connects": receiver.get("connects"),
+        "receiver_cpu_s": receiver.get("cpu_s"),
+        "sender": {key: stats[key] for key in ("sent", "dropped", "dropped_in_tap",
+                                               "send_failures", "readback_failures",
+                                               "latency_ms_p50", "latency_ms_p99")},
+    }
+
+
+_PATTERN_VS = """
+#version 330
+out vec2 uv;
+void main() {
+    vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
+    uv = p;
+    gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+_PATTERN_FS = """
+#version 330
+in vec2 uv;
+uniform float t;
+out vec4 color;
+void main() {
+    color = vec4(fract(uv.x + 0.25 * t), uv.y, 0.5 + 0.5 * sin(3.0 * t + 6.0 * uv.x), 1.0);
+}
+"""
+
+
+def run_ndi_bench(cfg: Config, size: tuple[int, int], seconds: float = 60.0,
+                  fps: float | None = None, backend: str = "runtime") -> dict:
+    """``live bench --ndi alone``: the send path on its own. A real framebuffer of ``size``
+    redrawn every frame (a moving gradient, one cheap shader pass) at ``fps`` (default
+    ``[output] fps``) through the real frame tap and NDI sender, to a receiver process on
+    loopback, for ``seconds`` once the receiver gets frames."""
+    import tempfile
+
+    from live.config import OutputConfig
+    from live.output.ndi import NdiOutput
+    from live.render import glcontext
+
+    fps = fps or cfg.output.fps
+    name = f"{NDI_BENCH_NAME}-{os.getpid()}"
+    out_cfg = OutputConfig(ndi=True, ndi_name=name, fps=fps,
+                           queue_frames=cfg.output.queue_frames)
+    ctx = glcontext.standalone()
+    program = ctx.program(vertex_shader=_PATTERN_VS, fragment_shader=_PATTERN_FS)
+    vao = ctx.vertex_array(program, [])
+    texture = ctx.texture(size, 4)
+    framebuffer = ctx.framebuffer(color_attachments=[texture])
+    capture_ms: list[float] = []
+    late = 0
+    with _NdiLoopback(), tempfile.TemporaryDirectory(prefix="live-bench-ndi-") as folder:
+        output = NdiOutput(name, out_cfg, backend=backend)
+        output.start()
+        receiver = NdiReceiver(name, seconds, folder)
+        cpu_before = None
+        window = None
+        start = time.perf_counter()
+        tick = 0
+        try:
+            while True:
+                now = time.perf_counter()
+                if window is None and output.receivers > 0 and output.sent > fps:
+                    cpu_before = os.times()
+                    window = [time.time_ns(), None, now, tick, output.sent]
+                if window is not None and now - window[2] >= seconds:
+                    window[1] = time.time_ns()
+                    sent = output.sent - window[4]
+                    break
+                if now - start > seconds + 300:
+                    raise RuntimeError("the NDI receiver never connected")
+                framebuffer.use()
+                program["t"].value = tick / fps
+                vao.render(vertices=3)
+                began = time.perf_counter()
+                output.tap.capture(ctx, framebuffer, size, flip=False)
+                if window is not None:
+                    capture_ms.append((time.perf_counter() - began) * 1e3)
+                tick += 1
+                delay = start + tick / fps - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                elif window is not None:
+                    late += 1
+            produced = tick - window[3]
+            cpu_after = os.times()
+        finally:
+            output.close()
+            output.tap.release_gl()
+            for item in (framebuffer, texture, vao, program):
+                item.release()
+            ctx.release()
+        seen, rows = receiver.finish()
+    result = {"mode": "NDI send path alone", "seconds": seconds, "target_fps": fps,
+              "frames_drawn": produced, "drawn_fps": round(produced / seconds, 2),
+              "late_ticks": late,
+              "capture_ms_p50": round(percentile(np.array(capture_ms), 50), 3),
+              "capture_ms_p99": round(percentile(np.array(capture_ms), 99), 3),
+              "process_cpu_s": round(cpu_after.user + cpu_after.system
+                                     - cpu_before.user - cpu_before.system, 2),
+              "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+    result["ndi"] = ndi_figures(output, seen, rows, (window[0], window[1]), sent / seconds)
     return result

@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "ISF layers")
     bench.add_argument("--text", action="store_true",
                        help="live text on (the scene's char-RNN typing 30 chars/s)")
+    bench.add_argument("--ndi", nargs="?", const="show", default=None,
+                       choices=("show", "alone"),
+                       help="NDI out to a receiver process on loopback: send fps, dropped "
+                            "frames, composed-to-received latency p50/p99 (show: with the "
+                            "whole show; alone: only the send path, a redrawn framebuffer "
+                            "at output.fps for --ndi-seconds); docs/video-out.md")
+    bench.add_argument("--ndi-seconds", type=float, default=60.0, metavar="S",
+                       help="--ndi alone: seconds measured (default 60)")
 
     soak = sub.add_parser("soak", help="fast-forward the whole show for a long time, watching "
                                        "memory, file handles and threads")
@@ -403,9 +411,13 @@ def _text_model(cfg: config_mod.Config, scene):
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from live.bench import run_bench
+    from live.bench import run_bench, run_ndi_bench
 
     cfg = _load_config(args)
+    if args.ndi == "alone":  # the send path only: no model, no show
+        result = run_ndi_bench(cfg, args.size or cfg.display.size, args.ndi_seconds)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0
     scene, model, choice = _prepare(cfg, args.scene, args.model, args.device)
     if args.isf:
         scene = _with_isf_layers(scene, args.isf)
@@ -414,7 +426,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--text: the scene's text model {scene.text_model!r} is missing")
     result = run_bench(cfg, model, choice, scene, args.frames, args.size or cfg.display.size,
                        flood_rate=args.osc_flood_rate, fuzz_count=args.osc_fuzz,
-                       text_model=text_model, switches=args.scene_switch)
+                       text_model=text_model, switches=args.scene_switch,
+                       ndi=args.ndi == "show")
     if args.json:
         print(json.dumps(result))
     else:
