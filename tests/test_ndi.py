@@ -298,3 +298,18 @@ def test_outputs_follow_the_config(ndi):
     assert str(frame_rate(29.97)) == "30000/1001" and str(frame_rate(12.5)) == "25/2"
     for output in outputs + named:  # never started: close is still fine
         output.close()
+
+
+def test_syphon_and_spout_elsewhere_are_a_warning_each(caplog, monkeypatch):
+    """This machine is neither macOS nor Windows (where the two would run, untested here)."""
+    import live.output as outputs
+
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("Syphon or Spout may run here")
+    monkeypatch.setattr(outputs, "_warned", set())
+    with caplog.at_level("WARNING", logger="live.output"):
+        assert outputs.open_outputs(OutputConfig(syphon=True, spout=True)) == []
+        assert outputs.open_outputs(OutputConfig(syphon=True, spout=True)) == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["Syphon out is off: Syphon runs on macOS only",
+                        "Spout out is off: Spout runs on Windows only"]
