@@ -167,7 +167,8 @@ def test_a_size_change_sets_the_new_format(ndi, ctx, tmp_path, backend):
     try:
         # the first size until the receiver has frames of it, then the second
         _feed(ctx, output, first, until=lambda: output.receivers > 0 and output.sent > 30)
-        _feed(ctx, output, second, until=lambda: proc.poll() is not None)
+        # (as a window gives it: rows bottom-up, flipped by the sender)
+        _feed(ctx, output, second, until=lambda: proc.poll() is not None, flip=True)
         result = _result(proc)
     finally:
         output.close()

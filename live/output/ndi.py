@@ -196,6 +196,7 @@ class NdiOutput(VideoOutput):
         self.receivers = 0
         self._sender = None
         self._flip: list[np.ndarray] = []
+        self._retired: list[np.ndarray] = []
         self._flips = 0
         self._polled = 0.0
 
@@ -224,8 +225,10 @@ class NdiOutput(VideoOutput):
 
     def _size_buffers(self, size: tuple[int, int]) -> None:
         width, height = size
-        # the sender reads a flipped frame until the next send: two, used in turn
+        # the sender reads a flipped frame until the next send: two, used in turn (and the
+        # old ones kept until then, one of them may still be read)
         count = 1 if self._sender.copies else 2
+        self._retired = self._flip
         self._flip = [np.empty((height, width, 4), np.uint8) for _ in range(count)]
 
     def _resize(self, frame) -> None:
@@ -251,6 +254,7 @@ class NdiOutput(VideoOutput):
             pixels = frame.pixels
         stamp = b'<live_frame seq="%d" wall_ns="%d"/>' % (frame.seq, frame.wall_ns)
         ok = self._sender.send(pixels, stamp, frame.wall_ns // 100)
+        self._retired = []
         # the runtime reads an unflipped slot itself until the next send: hold it till then
         # (and let the one held before go)
         self._held = frame if ok and not frame.flipped and not self._sender.copies else None
