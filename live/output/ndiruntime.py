@@ -79,8 +79,10 @@ def runtime_path() -> str:
     except OSError:
         pass
     root = Path(cyndilib.__file__).parent
-    for pattern in ("../cyndilib.libs/libndi*", "wrapper/bin/*/libndi*", "wrapper/bin/*.dll",
-                    "wrapper/bin/*.dylib", "wrapper/lib/*.dylib", "../cyndilib.libs/*ndi*"):
+    # Linux wheels (auditwheel), macOS wheels (delocate), Windows wheels, the source layout
+    for pattern in ("../cyndilib.libs/libndi*", ".dylibs/*ndi*",
+                    "wrapper/bin/Processing.NDI.Lib*.dll", "wrapper/bin/*/libndi*",
+                    "wrapper/bin/*.dylib", "wrapper/lib/*.dylib"):
         found = sorted(glob.glob(str(root / pattern)))
         if found:
             return found[0]
