@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", type=Path, default=None, metavar="OUT.mp4",
                      help="record the output (without the HUD) to an .mp4, .mov or .mkv; "
                           "fragmented, so a cut file still plays")
+    run.add_argument("--ndi", nargs="?", const="", default=None, metavar="NAME",
+                     help="send the output as an NDI source named NAME (default: "
+                          "output.ndi_name); needs pip install 'live[ndi]'")
     run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--playlist", type=Path, default=None, metavar="FILE",
@@ -333,6 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except MidiMapError as exc:
             engine.close()
             raise UserError(f"config error: {cfg.source}: midi.maps: {exc}") from None
+        engine.start_outputs(args.ndi)
         surface.start()
         extras = _start_gallery(cfg, gallery, engine, surface) if gallery else []
         try:
