@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "at output.fps for --ndi-seconds); docs/video-out.md")
     bench.add_argument("--ndi-seconds", type=float, default=60.0, metavar="S",
                        help="--ndi alone: seconds measured (default 60)")
+    bench.add_argument("--remote", action="store_true",
+                       help="the browser remote on a running show: frame times without and "
+                            "with a preview watcher (--frames each), then UDP -> page fader "
+                            "latency in headless Chromium (--remote-changes); docs/remote.md")
+    bench.add_argument("--remote-changes", type=int, default=300, metavar="N",
+                       help="--remote: values timed to the page's fader (default 300)")
 
     soak = sub.add_parser("soak", help="fast-forward the whole show for a long time, watching "
                                        "memory, file handles and threads")
@@ -425,6 +431,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     scene, model, choice = _prepare(cfg, args.scene, args.model, args.device)
     if args.isf:
         scene = _with_isf_layers(scene, args.isf)
+    if args.remote:
+        from live.remote.bench import run_remote_bench
+
+        result = run_remote_bench(cfg, model, choice, scene, args.frames,
+                                  args.size or cfg.display.size, args.remote_changes)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0
     text_model = _text_model(cfg, scene) if args.text else None
     if args.text and text_model is None:
         raise UserError(f"--text: the scene's text model {scene.text_model!r} is missing")
