@@ -88,3 +88,20 @@ def test_the_page_the_scene_and_the_preview_of_a_running_show(show):
     assert "preview" in seen["line"]
     assert surface.oscquery.preview_sent >= 3
     assert engine.outputs == [surface.preview]
+
+
+def test_the_remote_bench_reports_every_phase(capsys):
+    from live.cli import main
+    from live.remote.measure import browser_paths
+
+    assert main(["bench", "--remote", "--json", "--frames", "20", "--size", "160x90",
+                 "--remote-changes", "5", "--set", "remote.preview_fps=10"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"off", "preview", "off_again"} <= set(result["phases"])
+    assert result["preview"]["frames_received"] > 0
+    assert result["preview"]["fps_received"] > 0
+    assert "preview_p99_change_pct" in result
+    if isinstance(browser_paths(), str):
+        assert "skipped" in result["page"]
+    else:
+        assert result["page"]["received"] == 5 and result["page"]["p99_ms"] > 0
