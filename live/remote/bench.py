@@ -129,8 +129,13 @@ def run_remote_bench(cfg, model, choice, scene, frames: int, size: tuple[int, in
             got = len(watcher.stamps) - first
             watcher.stop.set()
             watcher.join(timeout=30)
+            inside = [t for t in watcher.stamps[first:] if t <= t1]
+            span = inside[-1] - inside[0] if len(inside) > 1 else 0.0
             result["preview"] = {
-                "fps_received": round(got / (t1 - t0), 2),
+                # frames over the time between the first and last of them (window edges
+                # would otherwise count against the rate)
+                "fps_received": round((len(inside) - 1) / span, 2) if span else 0.0,
+                "window_s": round(t1 - t0, 2),
                 "frames_received": got,
                 "jpeg_kb_mean": round(float(np.mean(watcher.sizes)) / 1024, 1)
                 if watcher.sizes else 0.0,
