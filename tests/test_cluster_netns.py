@@ -18,7 +18,7 @@ from live.cluster import netns
 from live.cluster.netns import Cluster
 
 REASON = netns.available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+needs_netns = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 # in a host: receive one datagram on PORT and send it back (prints "ready" once bound)
 ECHO = """
@@ -70,6 +70,7 @@ def cluster():
         yield made
 
 
+@needs_netns
 def test_hosts_reach_each_other_over_the_bridge(cluster):
     server, client = cluster[2], cluster[0]
     echo = server.popen([sys.executable, "-c", ECHO, server.address, "47001"],
@@ -81,6 +82,7 @@ def test_hosts_reach_each_other_over_the_bridge(cluster):
     assert echo.wait(timeout=30) == 0
 
 
+@needs_netns
 def test_nothing_leaves_the_namespaces(cluster):
     host = cluster[1]
     # no default route: only the cluster's subnet and the multicast route
@@ -106,6 +108,7 @@ def test_nothing_leaves_the_namespaces(cluster):
     assert (_root_links(), _root_addrs()) == cluster.root_before
 
 
+@needs_netns
 def test_link_probes_find_each_other_and_agree_on_phase(cluster):
     pytest.importorskip("link", reason="LinkPython-extern is not installed")
     from live.cluster.linkprobe import measure
@@ -120,6 +123,7 @@ def test_link_probes_find_each_other_and_agree_on_phase(cluster):
     assert report["spread_ms"]["p99"] <= 5.0, report
 
 
+@needs_netns
 def test_teardown_leaves_nothing_and_stale_runs_are_removed():
     # a namespace a crashed run left behind: the prefix with a pid that no longer runs
     gone = subprocess.Popen(["true"])
@@ -145,3 +149,27 @@ def test_names_are_unique_per_cluster():
     a, b = Cluster(1), Cluster(1)
     assert a.run_id != b.run_id
     assert a.run_id.startswith(f"{netns.PREFIX}-{os.getpid()}-")
+
+
+def test_compare_measures_a_known_offset_across_the_bar_line():
+    """The comparison itself, on made-up samples: host b runs 1.5 ms behind host a, a whole bar
+    (4 beats) apart in its beat count, sampled at slightly different instants."""
+    pytest.importorskip("numpy")
+    from live.cluster.linkprobe import compare
+
+    bpm, quantum, period = 120.0, 4.0, 10_000_000
+    start = 10**12
+    beat_ns = 60e9 / bpm
+
+    def samples(jitter_ns, offset_ms, bar):
+        t = [start + k * period + jitter_ns for k in range(200)]
+        beat = [(x - start) / beat_ns + bar * quantum + 3.9 - offset_ms * 1e6 / beat_ns
+                for x in t]
+        return {"t_ns": t, "beat": beat, "tempo": [bpm] * 200, "bracket_ns": [1000] * 200}
+
+    report = compare([samples(0, 0.0, 0), samples(3_000_000, 1.5, 1), samples(-2_000_000, 0.0, 7)],
+                     ["a", "b", "c"], quantum, start, period, 200)
+    assert report["pairs"]["a-b"]["mean"] == pytest.approx(1.5, abs=1e-3)
+    assert report["pairs"]["a-c"]["max"] == pytest.approx(0.0, abs=1e-3)
+    assert report["spread_ms"]["p50"] == pytest.approx(1.5, abs=1e-3)
+    assert report["instants"] >= 195

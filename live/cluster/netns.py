@@ -55,7 +55,8 @@ def namespaces() -> list[str]:
 
 def available() -> str | None:
     """None when network namespaces with a bridge can be built here, else the reason why not
-    (not root, no ``ip`` command, or the kernel/container refuses namespaces, veth or bridges)."""
+    (not root, no ``ip`` command, or the kernel/container refuses namespaces, veth, bridges or
+    entering a namespace)."""
     global _available
     if _available is not False:
         return _available
@@ -70,6 +71,7 @@ def available() -> str | None:
             _ip("netns", "add", name)
             _ip("-n", name, "link", "add", "br0", "type", "bridge")
             _ip("-n", name, "link", "add", "p0", "type", "veth", "peer", "name", "eth0")
+            _ip("netns", "exec", name, "true")
         except (NetnsError, OSError, subprocess.TimeoutExpired) as exc:
             reason = f"cannot build a network namespace with a bridge and veth here: {exc}"
         finally:
