@@ -413,6 +413,16 @@ class Controls:
 
     ``step(dt)`` moves each smoothed value toward its target with a one-pole filter whose time
     constant is the parameter's ``smooth_s`` (ints, enums and bools follow at once).
+
+    Time: with a constant target the filter is exact in ``dt`` (``exp(-a) * exp(-b) ==
+    exp(-(a + b))``), so stepping 0.1 s once or ten times 0.01 s gives the same value to float
+    rounding: the smoothed controls are a function of show time between target changes. A
+    change that must land at a given show time (a stamped change from a leader, see
+    live/showclock.py) is applied by splitting the frame's step there: ``step`` up to the
+    change, ``set_target``, ``step`` on. A change drained from the bus without a time applies
+    at the start of the frame's step, as it always did. ``step`` also leaves in ``integral``
+    the exact integral of each smoothed value over the step, which the walk turns into
+    distance (so its phase does not depend on the frame rate either).
     """
 
     def __init__(self, registry: Registry) -> None:
@@ -424,6 +434,9 @@ class Controls:
         """What the picture uses: ``smoothed`` plus this frame's modulation."""
         self.triggers: list[TriggerEvent] = []
         self.newest_stamp_ns = 0
+        self.integral = np.zeros_like(self.value)
+        """Per parameter: the integral of its smoothed value over the last ``step``
+        (value-seconds); discrete ones hold their new value over the whole step."""
         self._tau = np.maximum(registry.smooth_s, 1e-9)
         self._alpha = np.zeros_like(self.value)
         self._delta = np.zeros_like(self.value)
@@ -432,15 +445,37 @@ class Controls:
 
     def step(self, dt: float) -> None:
         """Advance the smoothers by ``dt`` seconds (in place, no allocation); ``value`` then
-        holds the smoothed values, to which modulation may add."""
-        np.divide(-max(dt, 0.0), self._tau, out=self._alpha)
+        holds the smoothed values, to which modulation may add, and ``integral`` the exact
+        integral of each smoothed value over the step."""
+        dt = dt if dt > 0.0 else 0.0  # also NaN
+        np.divide(-dt, self._tau, out=self._alpha)
         np.exp(self._alpha, out=self._alpha)
         np.subtract(1.0, self._alpha, out=self._alpha)
         np.subtract(self.target, self.smoothed, out=self._delta)
+        # s(t) = T - (T - s0) exp(-t/tau): its integral over dt is T dt - (T - s0) tau alpha
+        np.multiply(self._delta, self._alpha, out=self.integral)
+        self.integral *= self._tau
+        np.subtract(0.0, self.integral, out=self.integral)
         self._delta *= self._alpha
         self.smoothed += self._delta
         np.copyto(self.smoothed, self.target, where=self._discrete)
         np.copyto(self.value, self.smoothed)
+        np.multiply(self.target, dt, out=self._alpha)  # alpha is spent: reused as T dt
+        self.integral += self._alpha
+        np.copyto(self.integral, self._alpha, where=self._discrete)
+
+    def set_target(self, name: str, value: float | int | bool | str) -> float:
+        """Set one target (validated and clamped like ``Bus.set``) between two ``step``
+        calls: the change takes effect at the show time the steps have reached. Discrete
+        parameters follow at once. Returns the stored value."""
+        param = self.registry[name]
+        number = param.clamp(value)
+        i = self._index[name]
+        self.target[i] = number
+        if self._discrete[i]:
+            self.smoothed[i] = number
+            self.value[i] = number
+        return number
 
     def jump(self) -> None:
         """Set every smoothed value to its target at once (scene load, tests)."""
