@@ -6,6 +6,18 @@ never the position), and hand over through a glide: whenever the source of the l
 (mode, keyframes, reseed, cue recall or release) the walk captures where it is and slerps from
 there to the new source over ``walk.glide`` seconds. Nothing a performer does makes it jump.
 
+Time: the walk's state is a function of show time, not of how the time was cut into frames.
+``advance(dt, controls, speed_integral)`` moves the clocks (loop/orbit phase, noise laps,
+jitter time, glide time) and ``render(controls)`` computes the latent at the time reached;
+``step`` is the two together. Given ``speed_integral`` (the exact integral of the smoothed
+``walk.speed`` over the step, ``Controls.integral``) the phase integrates speed exactly, so
+two walks stepped with different frame times through the same changes at the same show times
+agree to float rounding; the period, the tempo and the mode are discrete controls, constant
+between changes. A glide starts from the latent at the moment it is asked for, computed
+there when the walk has advanced since it last rendered (a trigger applied inside a frame,
+at its stamped time, by live/showclock.py). Modulation added to ``walk.speed`` is held from
+the last rendered frame over the next step (audio is a per-node input anyway).
+
 Shapes: every latent here is a float64 numpy vector of shape ``(dim,)``; ``step`` returns the
 walk's own output buffer, valid until the next call.
 
@@ -108,6 +120,13 @@ class Walk:
         """Position in the loop/orbit, in laps, in [0, 1)."""
         self.noise_laps = 0.0
         self.jitter_s = 0.0
+        self.time_s = 0.0
+        """Show seconds the walk has advanced through (the sum of its steps)."""
+        self._rendered_s = 0.0
+        """``time_s`` when ``out`` was last computed."""
+        self._speed_mod = 0.0
+        """Modulation on ``walk.speed`` at the last render, held over the next step."""
+        self._controls: Controls | None = None
         self.mode = mode
         self.cues: list[np.ndarray | None] = [None] * CUE_SLOTS
         self.held_cue: int | None = None
@@ -179,15 +198,26 @@ class Walk:
         return out
 
     # ----------------------------------------------------------------- control
+    def _now(self, out: np.ndarray) -> np.ndarray:
+        """The latent at ``time_s`` into ``out``: the output when the walk has not advanced
+        since its last render, else computed there (a trigger inside a frame)."""
+        if self.time_s != self._rendered_s and self._controls is not None:
+            self._latent(self._controls, out)
+            if _is_finite(out):
+                return out
+        out[:] = self.out
+        return out
+
     def start_glide(self) -> None:
-        """Glide from wherever the output is now to whatever the source becomes."""
-        self._glide_from[:] = self.out
+        """Glide from wherever the walk is now (``_now``) to whatever the source becomes:
+        call it before changing the source."""
+        self._now(self._glide_from)
         self._glide_elapsed_s = 0.0
         self._glide_active = True
 
     def store_cue(self, slot: int) -> bool:
-        """Keep the current latent in ``slot``; refused (False) if it is not finite."""
-        return self.set_cue(slot, self.out)
+        """Keep the latent at the walk's time in ``slot``; refused (False) if not finite."""
+        return self.set_cue(slot, self._now(np.empty(self.dim)))
 
     def set_cue(self, slot: int, values) -> bool:
         """Put ``values`` in cue ``slot`` if they are a finite latent of this walk's size;
@@ -208,14 +238,14 @@ class Walk:
             log.warning("cue %d dropped: not a finite latent of size %d", slot + 1, self.dim)
             self.cues[slot] = None
             return False
-        self.held_cue = slot
         self.start_glide()
+        self.held_cue = slot
         return True
 
     def release(self) -> None:
         if self.held_cue is not None:
-            self.held_cue = None
             self.start_glide()
+            self.held_cue = None
 
     def next_cue(self) -> None:
         """Next stored cue after the held one; with none stored, the next keyframe."""
@@ -225,9 +255,9 @@ class Walk:
             self.recall_cue((after or stored)[0])
             return
         k = len(self.keyframes)
+        self.start_glide()
         self.phase = ((math.floor(self.phase * k + 1e-9) + 1) / k) % 1.0
         self.noise_laps += 1.0 / k
-        self.start_glide()
 
     def handle(self, event: TriggerEvent) -> None:
         """Apply a walk or cue trigger from the bus."""
@@ -243,44 +273,67 @@ class Walk:
         elif event.name == "cue.release":
             self.release()
         elif event.name == "walk.reseed":
+            self.start_glide()
             self.seed += 1
             self._rng = np.random.default_rng(self.seed)
             self._reseed(len(self.keyframes))
-            self.start_glide()
 
     # ----------------------------------------------------------------- per frame
     def step(self, dt: float, controls: Controls) -> np.ndarray:
-        """Advance by ``dt`` seconds under the current (smoothed) controls; return the latent."""
-        if not (math.isfinite(dt) and dt >= 0.0):
-            dt = 0.0
+        """Advance by ``dt`` seconds under the current (smoothed) controls; return the latent.
+        The speed is taken as constant over the step (``advance`` without an integral)."""
+        self.advance(dt, controls)
+        return self.render(controls)
+
+    def sync(self, controls: Controls) -> None:
+        """Follow a change of mode or keyframe count (with a glide from where it is now)."""
+        self._controls = controls
         mode = controls.choice("walk.mode")
         if mode != self.mode:
+            self.start_glide()
             self.mode = mode
             self.held_cue = None
-            self.start_glide()
         keyframes = int(_control(controls, "walk.keyframes"))
         if keyframes != len(self.keyframes):
-            self.keyframes = self._rng.standard_normal((keyframes, self.dim))
             self.start_glide()
+            self.keyframes = self._rng.standard_normal((keyframes, self.dim))
 
+    def advance(self, dt: float, controls: Controls,
+                speed_integral: float | None = None) -> None:
+        """Move the walk's clocks on by ``dt`` seconds. ``speed_integral``: the integral of
+        the smoothed ``walk.speed`` over the step (``Controls.integral``), for a phase that
+        does not depend on how time is cut into steps; without it, speed times ``dt``."""
+        if not (math.isfinite(dt) and dt >= 0.0):
+            dt = 0.0
+        self.sync(controls)
         period_s = _control(controls, "walk.period")
         if controls.choice("walk.period_unit") == "beats":
             period_s *= 60.0 / max(_control(controls, "tempo.bpm"), 1e-3)
-        laps = dt * _control(controls, "walk.speed") / max(period_s, 1e-3)
+        if speed_integral is None or not math.isfinite(speed_integral):
+            distance = dt * _control(controls, "walk.speed")
+        else:
+            distance = speed_integral + self._speed_mod * dt
+        laps = distance / max(period_s, 1e-3)
         if not math.isfinite(laps):  # the phase keeps what it is given, for good
             laps = 0.0
         self.phase = (self.phase + laps) % 1.0
         self.noise_laps += laps
         self.jitter_s += dt
-        if not math.isfinite(self.phase + self.noise_laps + self.jitter_s):
+        self.time_s += dt
+        if self._glide_active:
+            self._glide_elapsed_s += dt
+        if not math.isfinite(self.phase + self.noise_laps + self.jitter_s + self.time_s):
             self._reset_clocks()  # set from outside; int(NaN) below would end the show
 
+    def _latent(self, controls: Controls, out: np.ndarray) -> bool:
+        """The latent at ``time_s`` into ``out``; True while a glide is still under way.
+        Changes no state but scratch buffers."""
         source = self._source
         if self.held_cue is not None:
             source[:] = self.cues[self.held_cue]
-        elif mode == "loop":
+        elif self.mode == "loop":
             self._loop_latent(source)
-        elif mode == "noise":
+        elif self.mode == "noise":
             self._sines(self._noise_freq, self._noise_phase, self.noise_laps, source)
         else:
             self._orbit_latent(source)
@@ -293,13 +346,22 @@ class Walk:
 
         glide_s = _control(controls, "walk.glide")
         if self._glide_active and glide_s > 0.0:
-            self._glide_elapsed_s += dt
             progress = self._glide_elapsed_s / glide_s
             if progress < 1.0:
-                slerp(self._glide_from, source, smoothstep(progress), self.out)
-                return self._checked()
-        self._glide_active = False
-        self.out[:] = source
+                slerp(self._glide_from, source, smoothstep(progress), out)
+                return True
+        out[:] = source
+        return False
+
+    def render(self, controls: Controls) -> np.ndarray:
+        """The latent at the time the walk has reached (its output buffer)."""
+        self._controls = controls
+        self.sync(controls)
+        self._glide_active = self._latent(controls, self.out)
+        mod = controls.value[controls.registry.index["walk.speed"]] - \
+            controls.smoothed[controls.registry.index["walk.speed"]]
+        self._speed_mod = float(mod) if math.isfinite(mod) else 0.0
+        self._rendered_s = self.time_s
         return self._checked()
 
     def _checked(self) -> np.ndarray:
@@ -327,7 +389,7 @@ class Walk:
 
     def _reset_clocks(self) -> None:
         """Start again from 0 whichever of the walk's clocks is not finite."""
-        for name in ("phase", "noise_laps", "jitter_s"):
+        for name in ("phase", "noise_laps", "jitter_s", "time_s", "_glide_elapsed_s"):
             if not math.isfinite(getattr(self, name)):
                 setattr(self, name, 0.0)
 
