@@ -8,6 +8,7 @@ beyond a fixed-length deque.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 RESET_S = 2.0
@@ -42,6 +43,12 @@ class BeatClock:
     The phase follows the audio beat tracker while it is confident, another clock (Ableton
     Link) when ``external`` (that clock writes ``tempo.phase`` itself), else it free-runs at
     ``tempo.bpm``. A wrap of the phase is a new beat; every ``BEATS_PER_BAR``-th is a bar.
+
+    Free-running, the phase is the fractional part of ``beat_time``, the beats since show
+    start, which integrates ``tempo.bpm`` over show time; the tempo is a discrete control,
+    constant between changes, so ``beat_time`` is exact however the time is cut into steps
+    (live/showclock.py splits a frame's step at a stamped tempo change). Locked to the audio,
+    the phase is the tracker's (a per-node input).
     """
 
     def __init__(self) -> None:
@@ -50,17 +57,24 @@ class BeatClock:
         """Beats counted since the show started."""
         self.on_bar = False
         """True for the frame in which a bar began."""
-        self._phase = 0.0
+        self.beat_time = 0.0
+        """Beats since show start (free-running or following the audio's phase)."""
         self._last = 0.0
+
+    @property
+    def phase(self) -> float:
+        return self.beat_time % 1.0
 
     def advance(self, dt: float, sources, bpm: float) -> None:
         """Before ``sources.step``: write this frame's ``tempo.phase`` (unless external)."""
         if not self.external:
             if sources["audio.confidence"] >= 0.5:  # locked to the music
-                self._phase = sources["audio.phase"]
-            else:
-                self._phase = (self._phase + dt * bpm / 60.0) % 1.0
-            sources.set("tempo.phase", self._phase)
+                self.beat_time = math.floor(self.beat_time) + sources["audio.phase"]
+            elif dt > 0.0 and math.isfinite(dt * bpm):
+                self.beat_time += dt * bpm / 60.0
+            if not math.isfinite(self.beat_time):
+                self.beat_time = 0.0
+            sources.set("tempo.phase", self.phase)
 
     def count(self, phase: float) -> None:
         """After ``sources.step``: a new beat (and bar) when the phase wrapped."""
