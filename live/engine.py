@@ -37,6 +37,7 @@ from live.render.display import Display
 from live.render.hud import Hud, status_lines
 from live.render.recording import Recording, save_png_async
 from live.scenes import Scene
+from live.showclock import LocalClock, SteppedClock, Timeline
 from live.store import LoadedGenerator
 from live.switching import Switching
 from live.walk import Walk
@@ -62,7 +63,7 @@ class Engine(Switching):
                  scene: Scene, headless: bool = False, record: Path | None = None,
                  registry: Registry | None = None, bus: Bus | None = None,
                  fixed_dt: float | None = None, log_capacity: int = 1200,
-                 stop: threading.Event | None = None, text_model=None) -> None:
+                 stop: threading.Event | None = None, text_model=None, clock=None) -> None:
         self.cfg = cfg
         self.choice = choice
         self.scene = scene
@@ -72,6 +73,12 @@ class Engine(Switching):
         self.bus = bus or Bus(self.registry)
         self.controls = Controls(self.registry)
         self.fixed_dt = fixed_dt
+        self.show_clock = clock or (SteppedClock(fixed_dt) if fixed_dt is not None
+                                    else LocalClock(MAX_DT_S))
+        """Read once per frame: every time-based state is a function of its readings
+        (live/showclock.py); ``clock`` injects another (a leader's, Link's, a test's)."""
+        self.timeline = Timeline()
+        """Changes and triggers stamped with the show time at which they apply."""
         self.decode_every = 1
         """Decode every n-th frame only (``live soak`` fast-forwards with it); 1 = always."""
         device = choice.device
@@ -304,8 +311,11 @@ class Engine(Switching):
         if self.pipelined:
             self.worker = DecodeWorker(self._decode, self.decode_threads)
         shown = 0
-        last = time.perf_counter()
-        frame_start = last
+        last_s = self.show_clock.read()
+        if last_s > 0.0:  # a clock already running (a leader's, Link's): catch up from 0
+            self.timeline.advance(0.0, last_s, self.controls, self.walk, self.clock,
+                                  self.sources, self.bus)
+        frame_start = time.perf_counter()
         max_fps = self.cfg.engine.max_fps
         try:
             while not self.stop.is_set() and (frames is None or shown < frames):
@@ -315,8 +325,8 @@ class Engine(Switching):
                 if decoded_in_time and self._pending_scene is not None:
                     self._bring_in_pending_scene()
                 now = time.perf_counter()
-                dt = self.fixed_dt if self.fixed_dt is not None else min(now - last, MAX_DT_S)
-                last = now
+                prev_s, last_s = last_s, self.show_clock.read()
+                dt = last_s - prev_s
                 stages = self._stages
                 t0 = now
 
@@ -325,8 +335,8 @@ class Engine(Switching):
                 if self.text is not None and any(e.type in RESIZE_EVENTS for e in events):
                     self.text.layer.resize(self.display.output_size)
                 self.bus.drain(self.controls)
-                self.controls.step(dt)
-                self.clock.advance(dt, self.sources, self.controls["tempo.bpm"])
+                self.timeline.advance(prev_s, last_s, self.controls, self.walk, self.clock,
+                                      self.sources, self.bus)
                 self.sources.step(dt)
                 self.clock.count(self.sources["tempo.phase"])
                 self.modulation.apply(self.controls, self.sources, dt)
@@ -338,7 +348,7 @@ class Engine(Switching):
                 t1 = time.perf_counter()
                 stages[0] = (t1 - t0) * 1e3
 
-                z = self.walk.step(dt, self.controls)
+                z = self.walk.render(self.controls)
                 truncation = self.controls["walk.truncation"]
                 self._update_offset()
                 t2 = time.perf_counter()
