@@ -111,6 +111,10 @@ class OutputConfig:
     spout: bool = False
     fps: float = 60.0
     queue_frames: int = 3
+    canvas: tuple[int, int] = (0, 0)
+    tile: tuple[int, int, int, int] = (0, 0, 0, 0)
+    blend: tuple[int, int, int, int] = (0, 0, 0, 0)
+    blend_gamma: float = 2.2
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,16 @@ class RemoteConfig:
     preview_quality: int = 70
     max_clients: int = 8
     listen_hz: float = 30.0
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    role: Literal["solo", "leader", "follower"] = "solo"
+    leader: str = ""
+    port: int = 8010
+    delay_frames: int = 2
+    frame_rate: float = 60.0
+    zeroconf: bool = True
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,7 @@ class Config:
     oscquery: OscQueryConfig = field(default_factory=OscQueryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     remote: RemoteConfig = field(default_factory=RemoteConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     tempo: TempoConfig = field(default_factory=TempoConfig)
     midi: MidiConfig = field(default_factory=MidiConfig)
@@ -221,6 +236,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "remote.preview_width": (64, 1920),
     "remote.preview_quality": (10, 95),
     "remote.max_clients": (1, 64),
+    "output.blend_gamma": (0.5, 4.0),
+    "cluster.delay_frames": (0, 30),
+    "cluster.frame_rate": (1.0, 240.0),
 }
 """Numeric keys with a range (section.key: (lowest, highest))."""
 
