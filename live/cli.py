@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ndi", nargs="?", const="", default=None, metavar="NAME",
                      help="send the output as an NDI source named NAME (default: "
                           "output.ndi_name); needs pip install 'live[ndi]'")
+    run.add_argument("--leader", action="store_true",
+                     help="lead a show on several machines: stamp and relay every control "
+                          "to the followers (docs/cluster.md)")
+    run.add_argument("--follow", default=None, metavar="HOST[:PORT]",
+                     help="follow the leader at HOST (PORT: its OSC port, default osc.port); "
+                          "the relay port is cluster.port (docs/cluster.md)")
     run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--playlist", type=Path, default=None, metavar="FILE",
@@ -308,6 +314,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.hud:
         display = replace(display, hud=True)
     cfg = replace(cfg, display=display)
+    cluster = _cluster_node(cfg, args)
+    if cluster is not None and cluster.role == "follower":
+        # controllers and audio analysis talk to the leader; its features come relayed
+        cfg = replace(cfg, midi=replace(cfg.midi, enabled=False),
+                      audio=replace(cfg.audio, enabled=False))
     if args.record is not None:  # a bad target is one line now, not a broken pipe later
         try:
             check_record_path(args.record)
@@ -332,13 +343,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             engine = Engine(cfg, model, choice, scene, headless=args.headless,
                             record=args.record, fixed_dt=fixed_dt, stop=stop,
-                            text_model=text_model)
+                            text_model=text_model,
+                            clock=cluster.clock if cluster is not None else None)
         except (DisplayError, RecordError) as exc:
             raise UserError(str(exc)) from None
         log.info("live: %s on %s, scene %s, output %s", engine.model_name, choice.label,
                  scene.name, "x".join(map(str, engine.display.output_size)))
         try:
-            surface = ControlSurface(cfg, engine, args.audio_file, args.audio_play)
+            surface = ControlSurface(cfg, engine, args.audio_file, args.audio_play,
+                                     cluster=cluster)
         except MidiMapError as exc:
             engine.close()
             raise UserError(f"config error: {cfg.source}: midi.maps: {exc}") from None
@@ -358,6 +371,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _cluster_node(cfg: config_mod.Config, args: argparse.Namespace):
+    """The leader or follower ``--leader`` / ``--follow`` / ``[cluster] role`` ask for."""
+    if args.leader and args.follow is not None:
+        raise UserError("--leader and --follow: a node is one or the other")
+    from live.cluster.relay import make_node
+
+    try:
+        return make_node(cfg.cluster, cfg.osc.port, args.leader, args.follow)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _gallery(cfg: config_mod.Config, args: argparse.Namespace) -> dict:

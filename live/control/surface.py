@@ -25,10 +25,15 @@ PREFETCH_JOIN_S = 60.0
 
 
 class ControlSurface:
-    def __init__(self, cfg: Config, engine, audio_file=None, audio_play: bool = False) -> None:
+    def __init__(self, cfg: Config, engine, audio_file=None, audio_play: bool = False,
+                 cluster=None) -> None:
         self.cfg = cfg
         self.engine = engine
         bus = engine.bus
+        self.cluster = cluster
+        """A cluster node (live/cluster/relay.py Leader or Follower), or None (solo)."""
+        if cluster is not None:
+            cluster.attach(engine)  # a leader stamps and relays every bus write from here on
         self.problems: list[str] = []
         self.feedback: Feedback | None = None
         self.osc: OscServer | None = None
@@ -67,6 +72,8 @@ class ControlSurface:
 
             self.publisher = Publisher(engine.sources, bus, cfg.tempo.follow_audio,
                                        cfg.audio.osc_out)
+            if cluster is not None and cluster.role == "leader":
+                self.publisher.sources = cluster.source_proxy()  # stamped and relayed
             self.audio = AudioInput(cfg.audio, self._make_analyzer, self.publisher,
                                     file=audio_file, play=audio_play)
             engine.listeners.append(_TapHoldsTempo(self))
@@ -79,8 +86,18 @@ class ControlSurface:
 
             self.link = LinkClock(bus, engine.sources, cfg.tempo.link_quantum)
         engine.status_lines.append(self.hud_line)
+        if cluster is not None:
+            cluster.scene_name = lambda: self.deck.current.name
+            engine.status_lines.append(cluster.hud_line)
+            if self.osc is not None:  # the leader answers /live/cluster/*, a follower ignores
+                self.osc.input.handle_message = cluster.wrap_osc(self.osc.input.handle_message)
 
     def start(self) -> None:
+        if self.cluster is not None:
+            try:
+                self.cluster.start()
+            except OSError as exc:
+                self._problem(f"cluster: cannot start the {self.cluster.role}: {exc}")
         if self.osc is not None:
             try:
                 self.osc.start()
@@ -283,7 +300,7 @@ class ControlSurface:
     def close(self) -> None:
         self._closing.set()
         for part in (self.link, self.audio, self.publisher, self.midi_input, self.oscquery,
-                     self.osc, self.feedback):
+                     self.osc, self.feedback, self.cluster):
             if part is not None:
                 try:
                     part.close()

@@ -1,0 +1,746 @@
+"""Leader and followers: every control change of the leader, applied on every node at the same
+show time.
+
+Roles (``live run --leader`` / ``live run --follow HOST[:PORT]``, ``[cluster]`` in config.toml):
+
+* The **leader** takes every control: OSC, the browser remote, MIDI, its keyboard, audio
+  analysis. Instead of applying a change at once, it stamps it with its show time plus
+  ``delay_frames / frame_rate`` (2 frames at 60 fps: 33 ms), schedules it on its own
+  ``engine.timeline`` at that time and sends it to every follower. Audio features are sent
+  the same way, at most ``frame_rate`` times a second.
+* A **follower** applies what the leader sends with ``engine.timeline.at(...)`` at the same
+  show time, so all nodes apply it on the frame whose step contains that time. Its show clock
+  is the leader's, estimated over the same UDP path (live/cluster/sync.py). Controller OSC sent
+  to a follower is ignored (counted); its OSC port stays open for ``/live/sync`` and OSCQuery.
+
+The wire (OSC 1.0 over UDP; times are doubles, ``d``)::
+
+    follower -> leader's OSC port (osc.port, default 8000)
+      /live/cluster/hello  port                 register; the leader answers with the state
+      /live/cluster/ping   t1 port              t1: follower monotonic s; also a keep-alive
+    leader -> follower's relay port ([cluster] port, default 8010)
+      /live/cluster/pong   t1 t2 t3 session     t2, t3: leader show time in and out
+      bundles of changes, each message's FIRST ARGUMENT the show time at which to apply it
+      (the bundle's OSC timetag is "immediately": show time is not NTP time):
+      /live/cluster/set    at name value        a value (a number, or an enum's choice)
+      /live/cluster/trig   at name arg text     a trigger (scene.go, cue.*, text.prime, ...)
+      /live/cluster/src    at name value        an audio feature (audio.level, ...)
+      /live/cluster/evt    at name strength     an audio event (audio.onset, audio.beat)
+      /live/cluster/state  at session scene seed prime   a full state follows (a join)
+      /live/cluster/cue    at slot blob         a stored cue (float32 latent)
+      /live/cluster/ready  at session           the end of a full state
+
+A follower joining (or a leader restarting, a new ``session``) gets the full state: the scene,
+every value, the cues, the walk's seed and the last text prime, stamped like any change. The
+leader drops a follower it has not heard from for ``FOLLOWER_TIMEOUT_S``. A follower that has
+not heard from the leader for ``LOST_S`` shows on, on its own clock and last state, and keeps
+saying hello; when the leader answers again it re-syncs.
+
+Observation: with ``LIVE_CLUSTER_TRACE=FILE`` in the environment every node appends JSON lines
+to FILE: the clock (``{"clock": show, "mono_ns": ...}`` ten times a second) and every stamped
+change when its frame applies it (``{"applied": name, "at": .., "t0": .., "t1": ..,
+"mono_ns": .., "late": ..}``), plus events (joined, lost, ...). ``python -m
+live.cluster.clusterbench`` reads them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import math
+import os
+import secrets
+import socket
+import struct
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+
+from live.cluster.sync import MIN_SAMPLES, LeaderClock, OffsetEstimator, SteeredClock
+from live.params import TriggerEvent
+from live.showclock import Timeline
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/live/cluster/"
+FOLLOWER_TIMEOUT_S = 5.0
+"""A follower silent this long is dropped by the leader."""
+LOST_S = 2.0
+"""A follower that has heard nothing from the leader this long considers it lost."""
+PING_S = 0.2
+"""Ping interval once locked (and keep-alive)."""
+FAST_PING_S = 0.02
+"""Ping interval while the clock is not yet locked."""
+HELLO_S = 0.5
+"""Hello interval while no full state has arrived."""
+MAX_DATAGRAM = 8000
+"""Bundles of changes are cut below this size."""
+TRACE_CLOCK_S = 0.1
+LOCAL_TRIGGERS = ("show.", "midi.learn", "tempo.tap")
+"""Triggers that stay on the node where they happen (never relayed, applied at once)."""
+LOCAL_VALUES = ("show.",)
+"""Values that stay local (``show.record``)."""
+
+
+def parse_leader(text: str, default_port: int = 8000) -> tuple[str, int]:
+    """``HOST[:PORT]`` (PORT: the leader's OSC port) -> (host, port)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("the leader's address is empty (HOST or HOST:PORT)")
+    if text.startswith("["):  # [v6]:port
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"bad port in leader address {text!r}")
+        return host, int(port)
+    return host, default_port
+
+
+# --------------------------------------------------------------------------- wire
+def message(address: str, args: list) -> bytes:
+    """One OSC message: floats as doubles (times need them), ints, strings, bytes as blobs."""
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        if isinstance(arg, bool):
+            builder.add_arg(int(arg), "i")
+        elif isinstance(arg, int):
+            builder.add_arg(arg, "i")
+        elif isinstance(arg, float):
+            builder.add_arg(arg, "d")
+        elif isinstance(arg, str):
+            builder.add_arg(arg, "s")
+        elif isinstance(arg, bytes):
+            builder.add_arg(arg, "b")
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} over OSC")
+    return builder.build().dgram
+
+
+def bundles(messages: list[bytes], limit: int = MAX_DATAGRAM) -> list[bytes]:
+    """Messages packed in as few bundles (timetag: immediately) as fit in ``limit`` bytes."""
+    out, current, size = [], [], 16
+    for dgram in messages:
+        if current and size + 4 + len(dgram) > limit:
+            out.append(_bundle(current))
+            current, size = [], 16
+        current.append(dgram)
+        size += 4 + len(dgram)
+    if current:
+        out.append(_bundle(current))
+    return out
+
+
+def _bundle(messages: list[bytes]) -> bytes:
+    parts = [b"#bundle\0", struct.pack(">Q", 1)]
+    for dgram in messages:
+        parts.append(struct.pack(">i", len(dgram)))
+        parts.append(dgram)
+    return b"".join(parts)
+
+
+def parse(data: bytes) -> list[tuple[str, list]]:
+    """(address, args) of every message of a packet; [] for garbage."""
+    try:
+        return [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
+    except Exception:
+        return []
+
+
+# --------------------------------------------------------------------------- trace
+class Trace:
+    """JSON lines for the tests and the bench (``LIVE_CLUSTER_TRACE``); no-op when off."""
+
+    def __init__(self, path: str | None, role: str) -> None:
+        self.path = path
+        self.role = role
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._file = open(path, "a", buffering=1) if path else None  # noqa: SIM115
+
+    @property
+    def on(self) -> bool:
+        return self._file is not None
+
+    def write(self, **fields) -> None:
+        if self._file is None:
+            return
+        fields.setdefault("mono_ns", time.monotonic_ns())
+        fields["role"] = self.role
+        fields["pid"] = os.getpid()
+        line = json.dumps(fields)
+        with self._lock:
+            self._lines.append(line)
+
+    def flush(self) -> None:
+        if self._file is None:
+            return
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+# --------------------------------------------------------------------------- timeline
+class RelayTimeline(Timeline):
+    """The engine's timeline, plus what a cluster node schedules besides control changes:
+    audio features and calls (a cue, the walk's seed) at a show time, and the trace of every
+    stamped change when it applies. With ``raw_set`` (the leader), values are written back to
+    the bus past the leader's relay, so applying a change does not relay it again."""
+
+    def __init__(self, raw_set=None, trace: Trace | None = None) -> None:
+        super().__init__()
+        self._raw_bus = SimpleNamespace(set=raw_set) if raw_set is not None else None
+        self._extra: list = []  # (at, seq, kind, name, value)
+        self._marks: list = []  # (at, seq, name, value): stamped changes, for the trace
+        self._extra_seq = itertools.count()
+        self._extra_lock = threading.Lock()
+        self.trace = trace
+        self.frames = 0
+        self.applied = 0
+        """Stamped changes applied so far (relayed or local)."""
+        self.late_marks = 0
+
+    def at(self, at_s: float, name: str, value: float | str = 1.0, text: str = "") -> bool:
+        ok = super().at(at_s, name, value, text)
+        if ok:
+            with self._extra_lock:
+                heapq.heappush(self._marks, (float(at_s), next(self._extra_seq), name, value))
+        return ok
+
+    def at_source(self, at_s: float, kind: str, name: str, value: float) -> bool:
+        """An audio feature (``kind`` "src") or event ("evt") written at ``at_s``."""
+        return self._push(at_s, kind, name, value)
+
+    def at_call(self, at_s: float, fn) -> bool:
+        """``fn(walk)`` on the render thread at the first frame reaching ``at_s``."""
+        return self._push(at_s, "call", "", fn)
+
+    def _push(self, at_s: float, kind: str, name: str, value) -> bool:
+        if not math.isfinite(at_s):
+            return False
+        with self._extra_lock:
+            if len(self._extra) >= 4096:
+                self.dropped += 1
+                return False
+            heapq.heappush(self._extra, (float(at_s), next(self._extra_seq), kind, name, value))
+        return True
+
+    def _pop(self, heap: list, until_s: float) -> list:
+        with self._extra_lock:
+            due = []
+            while heap and heap[0][0] <= until_s:
+                due.append(heapq.heappop(heap))
+            return due
+
+    def advance(self, t0, t1, controls, walk, beat, sources, bus=None) -> None:
+        mono_ns = time.monotonic_ns()
+        for _at, _, kind, name, value in self._pop(self._extra, t1):
+            if kind == "src":
+                sources.set(name, value)
+            elif kind == "evt":
+                sources.event(name, value)
+            else:
+                try:
+                    value(walk)
+                except Exception:
+                    log.exception("cluster: a scheduled call failed")
+        marks = self._pop(self._marks, t1)
+        super().advance(t0, t1, controls, walk, beat, sources,
+                        self._raw_bus if self._raw_bus is not None else bus)
+        self.frames += 1
+        self.applied += len(marks)
+        if marks and self.trace is not None and self.trace.on:
+            for at_s, _, name, value in marks:
+                late = at_s < t0
+                self.late_marks += late
+                self.trace.write(applied=name, value=value if isinstance(value, str) else
+                                 float(value), at=at_s, t0=t0, t1=t1, late=late,
+                                 mono_ns=mono_ns)
+
+
+# --------------------------------------------------------------------------- leader
+class Leader:
+    """Stamps, schedules and relays every change of this node's bus (see the module doc)."""
+
+    role = "leader"
+
+    def __init__(self, delay_frames: int = 2, frame_rate: float = 60.0,
+                 clock: LeaderClock | None = None, trace: Trace | None = None) -> None:
+        self.clock = clock or LeaderClock()
+        self.delay_s = max(delay_frames, 0) / max(frame_rate, 1.0)
+        self.frame_rate = frame_rate
+        self.session = secrets.randbits(31)
+        self.trace = trace or Trace(os.environ.get("LIVE_CLUSTER_TRACE"), "leader")
+        self.followers: dict[tuple[str, int], float] = {}
+        """(host, relay port) -> when last heard (monotonic s)."""
+        self.engine = None
+        self.scene_name = lambda: ""
+        self.timeline: RelayTimeline | None = None
+        self.sent = 0
+        self.send_errors = 0
+        self.last_prime = ""
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sources: dict[str, float] = {}
+        self._events: list[tuple[str, float]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bus = None
+        self._raw_set = None
+        self._raw_trigger = None
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, engine) -> None:
+        """Take over the engine's bus writes and timeline (before the controls start)."""
+        self.engine = engine
+        bus = self._bus = engine.bus
+        self._raw_set, self._raw_trigger = bus.set, bus.trigger
+        self.timeline = RelayTimeline(self._raw_set, self.trace)
+        engine.timeline = self.timeline
+        bus.set = self._set
+        bus.trigger = self._trigger
+
+    def source_proxy(self):
+        """What the audio Publisher writes its features to on a leader."""
+        return _SourceRelay(self)
+
+    def wrap_osc(self, handle_message):
+        """``OscInput.handle_message`` that answers ``/live/cluster/*`` itself."""
+        def handle(address, args, client, stamp_ns):
+            if address.startswith(PREFIX):
+                self.handle(address, args, client)
+                return
+            handle_message(address, args, client, stamp_ns)
+        return handle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cluster-leader", daemon=True)
+        self._thread.start()
+        self.trace.write(event="leader_start", session=self.session)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self._sock.close()
+        self.trace.close()
+
+    # ------------------------------------------------------------------ the bus
+    def _set(self, name, value, stamp_ns=None):
+        bus = self._bus
+        param = bus.registry[name]
+        if param.kind == "trigger":
+            if isinstance(value, str):
+                self._trigger(name, 1.0, stamp_ns, text=value)
+            else:
+                self._trigger(name, value, stamp_ns)
+            return 1.0
+        if name.startswith(LOCAL_VALUES):
+            return self._raw_set(name, value, stamp_ns)
+        if isinstance(value, float | np.floating) and not math.isfinite(value):
+            bus.non_finite += 1
+            return bus.get(name)
+        try:
+            number = param.clamp(value)
+        except ValueError:
+            bus.rejected += 1
+            raise
+        at = self.clock.now() + self.delay_s
+        self.timeline.at(at, name, number)
+        self._send([message(PREFIX + "set", [at, name, float(number)])])
+        return number
+
+    def _trigger(self, name, arg=1.0, stamp_ns=None, text=""):
+        bus = self._bus
+        param = bus.registry[name]
+        if name.startswith(LOCAL_TRIGGERS):
+            return self._raw_trigger(name, arg, stamp_ns, text)
+        if param.kind != "trigger":
+            raise ValueError(f"{name} is a {param.kind} parameter, not a trigger")
+        if isinstance(arg, float | np.floating) and not math.isfinite(arg):
+            bus.non_finite += 1
+            return False
+        arg = min(max(float(arg), param.lo), param.hi)
+        text = text[:200]
+        if name == "text.prime":
+            self.last_prime = text
+        at = self.clock.now() + self.delay_s
+        self.timeline.at(at, name, arg, text)
+        self._send([message(PREFIX + "trig", [at, name, arg, text])])
+        return True
+
+    # ------------------------------------------------------------------ network
+    def _send(self, messages: list[bytes], to: list | None = None) -> None:
+        with self._lock:
+            targets = list(self.followers) if to is None else to
+        for packet in bundles(messages):
+            for target in targets:
+                try:
+                    self._sock.sendto(packet, target)
+                    self.sent += 1
+                except OSError:
+                    self.send_errors += 1
+
+    def handle(self, address: str, args: list, client: tuple) -> None:
+        """A ``/live/cluster/*`` message that reached the leader's OSC port."""
+        t2 = self.clock.now()
+        kind = address[len(PREFIX):]
+        try:
+            if kind == "ping" and len(args) == 2:
+                target = (client[0], int(args[1]))
+                new = self._heard(target)
+                t3 = self.clock.now()
+                self._sock.sendto(message(PREFIX + "pong", [float(args[0]), t2, t3,
+                                                            self.session]), target)
+                if new:
+                    self.send_state(target)
+            elif kind == "hello" and len(args) == 1:
+                target = (client[0], int(args[0]))
+                self._heard(target)
+                self.send_state(target)
+        except (ValueError, TypeError, OSError) as exc:
+            log.debug("cluster: %s from %s dropped: %s", address, client[0], exc)
+
+    def _heard(self, target: tuple[str, int]) -> bool:
+        with self._lock:
+            new = target not in self.followers
+            self.followers[target] = time.monotonic()
+        if new:
+            log.info("cluster: follower %s:%d joined", *target)
+            self.trace.write(event="follower_joined", follower=f"{target[0]}:{target[1]}")
+        return new
+
+    def send_state(self, target: tuple[str, int]) -> None:
+        """The full state to one follower, stamped like a change."""
+        engine = self.engine
+        if engine is None:
+            return
+        at = self.clock.now() + self.delay_s
+        values = np.empty(len(engine.registry.params))
+        self._bus.snapshot(values)
+        walk = engine.walk
+        messages = [message(PREFIX + "state", [at, self.session, str(self.scene_name()),
+                                               int(walk.seed), self.last_prime])]
+        for param, value in zip(engine.registry.params, values, strict=True):
+            if param.kind == "trigger" or param.name.startswith(LOCAL_VALUES):
+                continue
+            messages.append(message(PREFIX + "set", [at, param.name, float(value)]))
+        for slot, cue in enumerate(list(walk.cues)):
+            if cue is not None:
+                messages.append(message(PREFIX + "cue", [at, slot,
+                                                         np.asarray(cue, "<f4").tobytes()]))
+        messages.append(message(PREFIX + "ready", [at, self.session]))
+        self._send(messages, [target])
+        self.trace.write(event="state_sent", follower=f"{target[0]}:{target[1]}", at=at)
+
+    def publish_sources(self) -> None:
+        """Audio features written since the last call, stamped and relayed (one bundle)."""
+        with self._lock:
+            sources, self._sources = self._sources, {}
+            events, self._events = self._events, []
+        if not sources and not events:
+            return
+        at = self.clock.now() + self.delay_s
+        messages = []
+        for name, value in sources.items():
+            self.timeline.at_source(at, "src", name, value)
+            messages.append(message(PREFIX + "src", [at, name, float(value)]))
+        for name, strength in events:
+            self.timeline.at_source(at, "evt", name, strength)
+            messages.append(message(PREFIX + "evt", [at, name, float(strength)]))
+        self._send(messages)
+
+    def _run(self) -> None:
+        period = 1.0 / max(self.frame_rate, 1.0)
+        next_clock = 0.0
+        while not self._stop.wait(period):
+            if self.timeline is not None:
+                self.publish_sources()
+            now = time.monotonic()
+            with self._lock:
+                gone = [t for t, seen in self.followers.items()
+                        if now - seen > FOLLOWER_TIMEOUT_S]
+                for target in gone:
+                    del self.followers[target]
+            for target in gone:
+                log.info("cluster: follower %s:%d silent, dropped", *target)
+                self.trace.write(event="follower_dropped", follower=f"{target[0]}:{target[1]}")
+            if self.trace.on and now >= next_clock:
+                next_clock = now + TRACE_CLOCK_S
+                self.trace.write(clock=self.clock.now(), followers=len(self.followers))
+                self.trace.flush()
+
+    def hud_line(self) -> str:
+        return f"leader, {len(self.followers)} followers, session {self.session:08x}"
+
+    def status(self) -> dict:
+        timeline = self.timeline
+        return {"role": "leader", "session": self.session, "show_s": self.clock.now(),
+                "followers": [f"{h}:{p}" for h, p in self.followers], "sent": self.sent,
+                "late": timeline.late if timeline else 0}
+
+
+class _SourceRelay:
+    """Stands in for the engine's source table in the audio Publisher on a leader."""
+
+    def __init__(self, leader: Leader) -> None:
+        self.leader = leader
+
+    def set(self, name: str, value: float) -> None:
+        if math.isfinite(value):
+            with self.leader._lock:
+                self.leader._sources[name] = float(value)
+
+    def event(self, name: str, strength: float = 1.0) -> None:
+        if math.isfinite(strength):
+            with self.leader._lock:
+                self.leader._events.append((name, float(strength)))
+
+
+# --------------------------------------------------------------------------- follower
+class Follower:
+    """Follows a leader's clock and applies its stamped changes (see the module doc)."""
+
+    role = "follower"
+
+    def __init__(self, leader: tuple[str, int], port: int = 8010, host: str = "0.0.0.0",
+                 clock: SteeredClock | None = None, trace: Trace | None = None) -> None:
+        self.leader = leader
+        self.port = port
+        self.host = host
+        self.clock = clock or SteeredClock()
+        self.estimator = OffsetEstimator()
+        self.trace = trace or Trace(os.environ.get("LIVE_CLUSTER_TRACE"), "follower")
+        self.timeline = RelayTimeline(trace=self.trace)
+        self.engine = None
+        self.session: int | None = None
+        self.state_session: int | None = None
+        """The session whose full state has been scheduled."""
+        self.last_heard = -math.inf
+        """Monotonic seconds of the last message from the leader."""
+        self.lost = False
+        self.received = 0
+        self.ignored = 0
+        """Controller OSC messages sent to this follower and dropped."""
+        self.rtt = math.nan
+        self._pong_session: int | None = None
+        self._sock: socket.socket | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def attach(self, engine) -> None:
+        self.engine = engine
+        engine.timeline = self.timeline
+
+    def wrap_osc(self, handle_message):
+        """``OscInput.handle_message`` that drops controller messages (the leader's job)."""
+        def handle(address, args, client, stamp_ns):
+            if address == "/live/sync":
+                handle_message(address, args, client, stamp_ns)
+                return
+            self.ignored += 1
+        return handle
+
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        sock.bind((self.host, self.port))
+        sock.settimeout(0.1)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        for target, name in ((self._receive, "cluster-rx"), (self._keep, "cluster-tx")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("cluster: following %s:%d, relay port %d", *self.leader, self.port)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        if self._sock is not None:
+            self._sock.close()
+        self.trace.close()
+
+    # ------------------------------------------------------------------ sending
+    def _send(self, address: str, args: list) -> None:
+        try:
+            self._sock.sendto(message(address, args), self.leader)
+        except OSError:
+            pass  # the leader's host is unreachable: keep trying
+
+    def _keep(self) -> None:
+        """Hello until the state came, pings (fast until locked), the lost flag, the trace."""
+        next_hello = next_ping = next_clock = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if self.state_session is None or self.state_session != self.session:
+                if now >= next_hello:
+                    self._send(PREFIX + "hello", [self.port])
+                    self.trace.write(event="hello")
+                    next_hello = now + HELLO_S
+            if now >= next_ping:
+                self._send(PREFIX + "ping", [time.monotonic(), self.port])
+                next_ping = now + (PING_S if self.locked else FAST_PING_S)
+            if not self.lost and now - self.last_heard > LOST_S and self.session is not None:
+                self.lost = True
+                log.warning("cluster: leader %s:%d lost; showing on", *self.leader)
+                self.trace.write(event="lost")
+            if self.trace.on and now >= next_clock:
+                next_clock = now + TRACE_CLOCK_S
+                self.trace.write(clock=self.clock.now(), leader_est=self.clock.leader_now(),
+                                 error=self.clock.error, rtt=self.rtt, locked=self.locked)
+                self.trace.flush()
+            self._stop.wait(0.01)
+
+    # ------------------------------------------------------------------ receiving
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, _ = self._sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            t4 = time.monotonic()
+            for address, args in parse(data):
+                try:
+                    self.handle(address, args, t4)
+                except (ValueError, TypeError, IndexError) as exc:
+                    log.debug("cluster: %s dropped: %s", address, exc)
+
+    @property
+    def locked(self) -> bool:
+        return (self.clock.steered and self.estimator.count >= MIN_SAMPLES
+                and abs(self.clock.error) < 0.001)
+
+    def handle(self, address: str, args: list, t4: float) -> None:
+        kind = address[len(PREFIX):] if address.startswith(PREFIX) else ""
+        self.last_heard = t4
+        self.received += 1
+        if self.lost:
+            self.lost = False
+            log.info("cluster: leader %s:%d back", *self.leader)
+            self.trace.write(event="back")
+        if kind == "pong":
+            t1, t2, t3, session = float(args[0]), float(args[1]), float(args[2]), int(args[3])
+            if session != self._pong_session:  # a new leader session: its own samples
+                self.estimator.clear()
+                self._pong_session = session
+            sample = self.estimator.add(t1, t2, t3, t4)
+            if sample is None:
+                return
+            self.rtt = sample[0]
+            if self.estimator.count < MIN_SAMPLES:
+                return
+            offset = self.estimator.best()[1]
+            if session != self.session:
+                first = self.session is None
+                (self.clock.steer if first else self.clock.rebase)(offset)
+                self.session = session
+                log.info("cluster: clock of leader session %08x taken, base %.3f s",
+                         session, self.clock.base)
+                self.trace.write(event="session", session=session, base=self.clock.base)
+            else:
+                self.clock.steer(offset)
+            return
+        if self.session is None:
+            return  # no clock yet: the state comes again once the clock is taken
+        base = self.clock.base
+        if kind == "set":
+            self.timeline.at(float(args[0]) + base, str(args[1]), _value(args[2]))
+        elif kind == "trig":
+            self.timeline.at(float(args[0]) + base, str(args[1]), float(args[2]), str(args[3]))
+        elif kind == "src":
+            self.timeline.at_source(float(args[0]) + base, "src", str(args[1]), float(args[2]))
+        elif kind == "evt":
+            self.timeline.at_source(float(args[0]) + base, "evt", str(args[1]), float(args[2]))
+        elif kind == "state":
+            self._state(float(args[0]) + base, int(args[1]), str(args[2]), int(args[3]),
+                        str(args[4]))
+        elif kind == "cue":
+            at, slot, blob = float(args[0]) + base, int(args[1]), bytes(args[2])
+            cue = np.frombuffer(blob, "<f4").astype(np.float64)
+            self.timeline.at_call(at, lambda walk: walk.set_cue(slot, cue))
+        elif kind == "ready":
+            at, session = float(args[0]) + base, int(args[1])
+            if session == self.session:
+                self.state_session = session
+                self.timeline.at_call(at, lambda walk: self.trace.write(
+                    event="in_step", session=session, locked=self.locked))
+
+    def _state(self, at: float, session: int, scene: str, seed: int, prime: str) -> None:
+        """The head of a full state: the scene (when another), the walk's seed, the prime."""
+        if session != self.session:
+            return
+        deck_scene = self._scene_name()
+        if scene and scene != deck_scene:
+            self.timeline.at(at, "scene.go", 1.0, scene)
+        if prime:
+            self.timeline.at(at, "text.prime", 1.0, prime)
+
+        def reseed(walk, seed=seed):
+            if walk.seed != seed:  # walk.reseed on the walk: seed + 1, new keyframes
+                walk.seed = seed - 1
+                walk.handle(TriggerEvent("walk.reseed", 1.0, 0, ""))
+        self.timeline.at_call(at, reseed)
+        self.trace.write(event="state", session=session, at=at)
+
+    def _scene_name(self) -> str:
+        return getattr(self, "scene_name", lambda: "")()
+
+    def hud_line(self) -> str:
+        if self.session is None:
+            return f"follower of {self.leader[0]}:{self.leader[1]}: waiting"
+        age = time.monotonic() - self.last_heard
+        state = "LOST" if self.lost else ("locked" if self.locked else "locking")
+        return (f"follower of {self.leader[0]}:{self.leader[1]} {state}, offset err "
+                f"{self.clock.error * 1e3:+.2f} ms, rtt {self.rtt * 1e3:.2f} ms, "
+                f"last msg {age:.1f} s ago, ignored {self.ignored}")
+
+    def status(self) -> dict:
+        return {"role": "follower", "session": self.session, "show_s": self.clock.now(),
+                "locked": self.locked, "lost": self.lost, "base": self.clock.base,
+                "rtt": self.rtt, "received": self.received, "ignored": self.ignored,
+                "late": self.timeline.late}
+
+
+def _value(arg):
+    return arg if isinstance(arg, str) else float(arg)
+
+
+def make_node(cluster_cfg, osc_port: int = 8000, leader: bool = False,
+              follow: str | None = None):
+    """The node the config and flags ask for (``--leader``, ``--follow``, ``[cluster] role``),
+    or None for a solo show."""
+    role = "leader" if leader else ("follower" if follow is not None else cluster_cfg.role)
+    if role == "leader":
+        return Leader(cluster_cfg.delay_frames, cluster_cfg.frame_rate)
+    if role == "follower":
+        address = follow if follow else cluster_cfg.leader
+        if not address:
+            raise ValueError("a follower needs the leader's address: --follow HOST[:PORT] or "
+                             "[cluster] leader")
+        return Follower(parse_leader(address, osc_port), cluster_cfg.port)
+    return None
