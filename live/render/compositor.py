@@ -10,6 +10,10 @@ Per frame::
       scale, crossfade, master, flash       --output.frag-->  output           (output size)
       text quads, (read back), HUD quads
 
+A tile of a wall (``tile``, live/render/tile.py) renders the same passes in canvas
+coordinates over its rectangle of the canvas plus a guard band; the output pass crops the
+band off and edge-blend ramps (when configured) multiply the finished output.
+
 Passes are few and fused because on a machine without a GPU Mesa's llvmpipe runs them on the
 CPU, where every pass is a sweep over memory (measured at 1280x720 on the 2-core reference
 machine: a pass that only samples one texture costs ~5 ms). The render size is the output size
@@ -29,6 +33,7 @@ import numpy as np
 from live.params import BLEND_MODES, LAYER_SLOTS, MIRROR_MODES
 from live.render.isf.stack import TEXTURE_SOURCE, IsfStack
 from live.render.passes import SHADER_DIR, Pass, ShaderError, Target
+from live.render.tile import Tile
 
 log = logging.getLogger(__name__)
 LUMA = (0.299, 0.587, 0.114)
@@ -74,7 +79,7 @@ class Compositor:
 
     def __init__(self, ctx, output_size: tuple[int, int], fit: str = "fill",
                  render_scale: float = 1.0, screen: bool = False,
-                 shader_dir: Path = SHADER_DIR) -> None:
+                 shader_dir: Path = SHADER_DIR, tile: Tile | None = None) -> None:
         import moderngl
 
         self.ctx = ctx
@@ -95,6 +100,16 @@ class Compositor:
         self.output_size = (0, 0)
         self.render_size = (0, 0)
         self.render_scale = render_scale
+        self.tile: Tile | None = None
+        """This output's part of a wall's canvas, or None (the whole picture): ``set_tile``."""
+        self.view = (0.0, 0.0, 1.0, 1.0)
+        """The render targets' rectangle of the canvas, as fractions of it."""
+        self.canvas_size = (0.0, 0.0)
+        """The whole canvas in render pixels."""
+        self.crop = (0.0, 0.0, 1.0, 1.0)
+        """The output's rectangle of the render targets, as fractions of them."""
+        self._blend_pass: Pass | None = None
+        self._tile_wanted = tile
         self.resize(output_size, render_scale)
         self._spin_deg = 0.0
         self._flash = 0.0
@@ -117,9 +132,19 @@ class Compositor:
         if render_scale is not None:
             self.render_scale = render_scale
         scale = self.render_scale
-        render = (max(16, round(output_size[0] * scale)), max(16, round(output_size[1] * scale)))
-        if output_size == self.output_size and render == self.render_size:
+        tile = self._tile_wanted.sized(output_size) if self._tile_wanted is not None else None
+        padded = tile.padded_size(output_size) if tile is not None else output_size
+        render = (max(16, round(padded[0] * scale)), max(16, round(padded[1] * scale)))
+        if output_size == self.output_size and render == self.render_size and \
+                tile == self.tile:
             return
+        self.tile = tile
+        if tile is None:
+            self.view, self.crop = (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0)
+            self.canvas_size = (float(render[0]), float(render[1]))
+        else:
+            self.view, self.crop = tile.view(output_size), tile.crop(output_size)
+            self.canvas_size = (render[0] / self.view[2], render[1] / self.view[3])
         for target in self._targets:
             target.release()
         ctx = self.ctx
@@ -139,6 +164,12 @@ class Compositor:
         for target in self._targets:
             target.clear()
         self._has_trail = False
+
+    def set_tile(self, tile: Tile | None) -> None:
+        """Show ``tile`` of a wall's canvas from now on (None: the whole picture); the
+        targets are made again for its guard band, and the trail starts afresh."""
+        self._tile_wanted = tile
+        self.resize(self.output_size)
 
     def _variant(self, fragment: str, **switches: int) -> Pass:
         """The pass compiled for these switches: once per combination (~20 ms on llvmpipe),
@@ -230,7 +261,6 @@ class Compositor:
 
     def _layers(self, picture: Target, controls, dt: float) -> Target:
         """Each layer that is on, composed over the stack in slot order (one pass each)."""
-        size = (float(self.render_size[0]), float(self.render_size[1]))
         index = 0
         for slot in range(1, LAYER_SLOTS + 1):
             prefix = f"layer{slot}."
@@ -246,7 +276,8 @@ class Compositor:
             except ShaderError:
                 continue  # no layer shader ever compiled: the stack goes on without it
             p.set("flip_y", False)
-            p.set("target_size", size)
+            p.set("canvas_size", self.canvas_size)
+            p.set("view", self.view)
             p.set("phase", self._layer_phase[slot] % 3600.0)
             p.set("scale", controls[prefix + "scale"])
             p.set("hue", controls[prefix + "hue"])
@@ -270,7 +301,8 @@ class Compositor:
             self.ctx.copy_framebuffer(out.framebuffer, layer.framebuffer)
             return
         p.set("flip_y", False)
-        p.set("target_size", (float(out.size[0]), float(out.size[1])))
+        p.set("canvas_size", self.canvas_size)
+        p.set("view", self.view)
         p.set("opacity", opacity)
         p.set("layer_alpha", alpha)
         p.bind(below=below.texture, layer_image=layer.texture)
@@ -286,15 +318,15 @@ class Compositor:
         matrix, offset = colour_transform(
             controls["fx.hue"], controls["fx.saturation"], controls["fx.contrast"],
             controls["fx.brightness"], 0.0)
-        size = self.render_size
         amount = controls["fx.feedback"]
         trails = amount > 1e-3
         p = self._variant("neural.frag", MIRROR=mirror if mirror < len(MIRROR_MODES) else 0,
                           KALEIDO=int(segments >= 2), FIT=int(self.fit == "fit"),
                           TRAILS=int(trails and self._has_trail))
         p.set("flip_y", False)
-        p.set("target_size", (float(size[0]), float(size[1])))
-        p.set("source_scale", source_scale(size, self.fit))
+        p.set("canvas_size", self.canvas_size)
+        p.set("view", self.view)
+        p.set("source_scale", source_scale(self.canvas_size, self.fit))
         p.set("rotozoom", rotozoom(controls["fx.rotate"] + self._spin_deg,
                                    1.0 / controls["fx.zoom"]))
         p.set("segments", segments)
@@ -330,6 +362,7 @@ class Compositor:
         p.set("master", controls["fx.master"])
         p.set("flash", self._flash)
         p.set("fade", fade)
+        p.set("crop", self.crop)
         if fade < 1.0:
             p.bind(picture=picture.texture, held=self.held.texture)
         else:
@@ -337,10 +370,51 @@ class Compositor:
         if self.screen:
             self.ctx.viewport = (0, 0, *self.output_size)
         p.draw(framebuffer)
-        self._quads(framebuffer, overlays)
+        self._quads(framebuffer, self._on_canvas(overlays) if self.tile else overlays)
+        if self.tile is not None and any(self.tile.blend):
+            self._edge_blend(framebuffer)
         if before_hud is not None:
             before_hud()
         self._quads(framebuffer, hud)
+
+    def _on_canvas(self, overlays):
+        """Overlays laid out on the canvas (the text layer, in output pixels of it) moved to
+        this tile: their rects shifted by the tile's origin."""
+        ox, oy = self.tile.origin(self.output_size)
+        return [(sprite, (rect[0] - ox, rect[1] - oy, rect[2], rect[3]))
+                for sprite, rect in overlays]
+
+    def _edge_blend(self, framebuffer) -> None:
+        """Multiply each blended edge's strip by its ramp (edgeblend.frag), scissored to it;
+        where two strips cross (a corner) the weights multiply."""
+        import moderngl
+
+        if self._blend_pass is None:
+            self._blend_pass = Pass(self.ctx, "edgeblend.frag", folder=self.shader_dir)
+        p = self._blend_pass
+        width, height = self.output_size
+        p.set("flip_y", self.screen)
+        p.set("target_size", (float(width), float(height)))
+        p.set("inv_gamma", 1.0 / max(self.tile.gamma, 1e-3))
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.ZERO, moderngl.SRC_COLOR
+        try:
+            for start, length, axis in self.tile.ramps(self.output_size):
+                p.set("ramp", (start, length, float(axis)))
+                low, high = sorted((start, start + length))
+                low, high = max(0, math.floor(low)), min(math.ceil(high),
+                                                         height if axis else width)
+                if axis == 0:
+                    box = (low, 0, high - low, height)
+                else:  # rows counted from the top; the window's GL rows go up
+                    row = height - high if self.screen else low
+                    box = (0, row, width, high - low)
+                framebuffer.scissor = box
+                p.draw(framebuffer)
+        finally:
+            framebuffer.scissor = None
+            self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+            self.ctx.disable(moderngl.BLEND)
 
     def _quads(self, framebuffer, quads) -> None:
         if not quads:
@@ -374,5 +448,7 @@ class Compositor:
                 target.release()
         for p in (*self._variants.values(), self.quad):
             p.release()
+        if self._blend_pass is not None:
+            self._blend_pass.release()
         if self._decoded is not None:
             self._decoded.release()

@@ -17,7 +17,8 @@ uniform sampler2D below;
 uniform sampler2D layer_image;  // SOURCE 6
 uniform bool layer_alpha;       // SOURCE 6: mix by the picture's alpha (generators); a filter's
                                 // picture is opaque, as when it is drawn straight into the stack
-uniform vec2 target_size;
+uniform vec2 canvas_size;       // the whole picture in render pixels (a tile's canvas)
+uniform vec4 view;              // the target on the canvas: canvas uv = xy + image_uv * zw
 uniform float phase;            // seconds of the layer's own clock (advanced by its speed)
 uniform float scale;            // pattern size: larger = more repeats
 uniform float hue;              // degrees
@@ -47,7 +48,7 @@ float value_noise(vec2 p) {
 
 vec3 generate(vec2 p) {
     // p: y from -1 to 1, x scaled by the aspect; one pixel is `px` of these units
-    float px = 2.0 / target_size.y;
+    float px = 2.0 / canvas_size.y;
 #if SOURCE == 1
     return hue_colour(hue);
 #elif SOURCE == 2
@@ -91,8 +92,8 @@ vec3 blend(vec3 b, vec3 l) {
 }
 
 void main() {
-    float aspect = target_size.x / target_size.y;
-    vec2 p = (image_uv * 2.0 - 1.0) * vec2(aspect, 1.0);
+    float aspect = canvas_size.x / canvas_size.y;
+    vec2 p = ((view.xy + image_uv * view.zw) * 2.0 - 1.0) * vec2(aspect, 1.0);
     vec3 b = texture(below, image_uv).rgb;
 #if SOURCE == 6
     vec4 l = texture(layer_image, image_uv);

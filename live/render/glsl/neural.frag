@@ -26,7 +26,8 @@ out vec4 colour;
 
 uniform sampler2D decoded;      // RGBA8, row 0 = top, linear filter, clamped
 uniform sampler2D trail;        // this pass's output of the last frame (ping-pong)
-uniform vec2 target_size;       // pixels of the render target
+uniform vec2 canvas_size;       // the whole picture in render pixels (a tile's canvas)
+uniform vec4 view;              // the target on the canvas: canvas uv = xy + image_uv * zw
 uniform float source_scale;     // canvas units -> source units (fit/fill)
 uniform mat2 rotozoom;          // rotation and 1/zoom, applied to folded canvas coordinates
 uniform int segments;           // kaleidoscope wedges (with KALEIDO)
@@ -97,11 +98,15 @@ vec3 neural(vec2 canvas) {
 }
 
 void main() {
-    float aspect = target_size.x / target_size.y;
-    vec2 canvas = (image_uv * 2.0 - 1.0) * vec2(aspect, 1.0);   // y down, square units
+    float aspect = canvas_size.x / canvas_size.y;
+    vec2 canvas_uv = view.xy + image_uv * view.zw;               // (0, 0, 1, 1) untiled
+    vec2 canvas = (canvas_uv * 2.0 - 1.0) * vec2(aspect, 1.0);  // y down, square units
     vec3 rgb = neural(canvas);
 #if TRAILS
-    vec2 trail_uv = (trail_rotozoom * canvas) / vec2(aspect, 1.0) * 0.5 + 0.5;
+    // the trail is this target's last frame: canvas uv back to the target's (a tile's
+    // samples beyond its guard band are clamped to it: the seam docs/cluster.md measures)
+    vec2 trail_uv = ((trail_rotozoom * canvas) / vec2(aspect, 1.0) * 0.5 + 0.5 - view.xy)
+                    / view.zw;
     rgb = mix(rgb, texture(trail, trail_uv).rgb, trail_amount);
 #endif
     colour = vec4(rgb, 1.0);

@@ -41,6 +41,7 @@ from live.render.isf.translate import (
     TranslatedSource,
     describe,
     located_errors,
+    raw_samplers,
     translate_source,
     translate_vertex,
     uniform_declarations,
@@ -51,5 +52,5 @@ __all__ = [
     "EventInput", "FloatInput", "ImageInput", "ImportedImage", "IsfError", "IsfInput",
     "IsfPass", "IsfShader", "LongInput", "Point2DInput", "SizeExpression", "TranslatedSource",
     "default_values", "describe", "load_isf", "located_errors", "parse_isf", "pass_size",
-    "translate_source", "translate_vertex", "uniform_declarations",
+    "raw_samplers", "translate_source", "translate_vertex", "uniform_declarations",
 ]

@@ -135,6 +135,10 @@ class IsfRenderer:
         self._resample_cache: dict[tuple, object] = {}
         self._copy = None
         """A stretch-copy program, made the first time a persistent target is resized."""
+        self.view = (0.0, 0.0, 1.0, 1.0)
+        """The part of a wall's canvas the pictures cover (x, y, w, h as fractions, y down;
+        live/render/tile.py): coordinates, RENDERSIZE and pass sizes are the canvas's."""
+        self._raw = set(isf.raw_samplers(shader))
         self._pending_events: set[str] = set()
         self._shared: dict[str, object] = {}
         """This render's values of the uniforms every pass shares (reused)."""
@@ -195,8 +199,11 @@ class IsfRenderer:
 
         width, height = int(size[0]), int(size[1])
         current = {**self._defaults, **values}
+        view = self.view
+        tiled = view != (0.0, 0.0, 1.0, 1.0)
         shared = self._shared
         shared.clear()
+        shared["isf_view"] = view
         shared["TIME"] = float(time_s)
         shared["TIMEDELTA"] = float(dt_s)
         shared["FRAMEINDEX"] = int(frame_index)
@@ -219,7 +226,13 @@ class IsfRenderer:
             if index == last and not pass_.target:
                 framebuffer, pass_size = target_framebuffer, (width, height)
             else:
-                pass_size = isf.pass_size(pass_, width, height, current)
+                if tiled:  # the pass's size on the canvas, then this tile's part of it
+                    whole = isf.pass_size(pass_, round(width / view[2]), round(height / view[3]),
+                                          current)
+                    pass_size = (max(1, round(whole[0] * view[2])),
+                                 max(1, round(whole[1] * view[3])))
+                else:
+                    pass_size = isf.pass_size(pass_, width, height, current)
                 target = self._target(pass_, pass_size)
                 framebuffer = target.write.framebuffer
                 # its own sampler reads the last frame (persistent) or nothing: GL forbids
@@ -230,14 +243,17 @@ class IsfRenderer:
             for name, value in shared.items():
                 self._set(program, name, value)
             self._set(program, "PASSINDEX", index)  # a constant in per-pass programs: skipped
-            self._set(program, "RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
+            if tiled:
+                self._set(program, "RENDERSIZE", (pass_size[0] / view[2], pass_size[1] / view[3]))
+            else:
+                self._set(program, "RENDERSIZE", (float(pass_size[0]), float(pass_size[1])))
             for name, texture in textures.items():
                 texture.use(self._units[name])
-                texture_size = tuple(texture.size)
-                self._set(program, f"_{name}_imgSize",
-                          (float(texture_size[0]), float(texture_size[1])))
-                self._set(program, f"_{name}_imgRect",
-                          (0.0, 0.0, float(texture_size[0]), float(texture_size[1])))
+                texture_size = (float(texture.size[0]), float(texture.size[1]))
+                if tiled and name not in self._raw:  # a picture of the canvas: its whole size
+                    texture_size = (texture_size[0] / view[2], texture_size[1] / view[3])
+                self._set(program, f"_{name}_imgSize", texture_size)
+                self._set(program, f"_{name}_imgRect", (0.0, 0.0, *texture_size))
             framebuffer.use()
             self.ctx.viewport = (0, 0, *pass_size)
             self._vaos[program].render(mode=moderngl.TRIANGLE_STRIP, vertices=4)

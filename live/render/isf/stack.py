@@ -257,6 +257,7 @@ class IsfStack:
             out = stack[0] if picture is not stack[0] else stack[1]
             direct = entry.shader.kind == "filter" and mode == 0 and opacity >= 0.999
             into = out if direct else self._target("_layer_target", size)
+            entry.renderer.view = self.compositor.view  # a tile's part of the canvas
             entry.renderer.render(into.framebuffer, size, binding.values, images, self.time_s,
                                   dt, self.frame_index, self._audio(entry.shader))
             if not direct:
@@ -296,6 +297,7 @@ class IsfStack:
             if type(item) is isf.ImageInput:
                 images[item.name] = (held if item.name == "startImage" else picture).texture
         out = self._target("_transition_target", picture.size)
+        entry.renderer.view = self.compositor.view
         entry.renderer.render(out.framebuffer, picture.size, values, images, self.time_s, dt,
                               self.frame_index, self._audio(entry.shader))
         return out

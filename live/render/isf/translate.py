@@ -56,38 +56,67 @@ below, which turn ISF's y-up coordinates into rows stored top first (see _UPRIGH
 _UPRIGHT = """\
 // Every texture the host binds keeps row 0 at the top of the picture (as the compositor's
 // do) and every pass is drawn that way; ISF coordinates have y up, so sampling turns y over.
-vec4 isf_texture(sampler2D s, vec2 c) { return texture(s, vec2(c.x, 1.0 - c.y)); }
-vec4 isf_textureLod(sampler2D s, vec2 c, float lod) {
+// On a tile of a wall (live/render/tile.py) the coordinates are the whole canvas's and the
+// pictures of the stack and of the passes cover `isf_view` of it (x, y, w, h as fractions,
+// y down; 0, 0, 1, 1 untiled): sampling maps canvas coordinates into them. The _raw forms
+// are for pictures of their own (IMPORTED images, audio), sampled as they are.
+vec2 isf_local(vec2 c) { return (vec2(c.x, 1.0 - c.y) - isf_view.xy) / isf_view.zw; }
+vec4 isf_texture(sampler2D s, vec2 c) { return texture(s, isf_local(c)); }
+vec4 isf_textureLod(sampler2D s, vec2 c, float lod) { return textureLod(s, isf_local(c), lod); }
+vec4 isf_texelFetch(sampler2D s, ivec2 p, int lod) {
+    vec2 canvas = vec2(textureSize(s, lod)) / isf_view.zw;
+    vec2 local = vec2(p.x, canvas.y - 1.0 - float(p.y)) - isf_view.xy * canvas;
+    return texelFetch(s, ivec2(floor(local + 0.5)), lod);
+}
+vec4 isf_texture_raw(sampler2D s, vec2 c) { return texture(s, vec2(c.x, 1.0 - c.y)); }
+vec4 isf_textureLod_raw(sampler2D s, vec2 c, float lod) {
     return textureLod(s, vec2(c.x, 1.0 - c.y), lod);
 }
-vec4 isf_texelFetch(sampler2D s, ivec2 p, int lod) {
+vec4 isf_texelFetch_raw(sampler2D s, ivec2 p, int lod) {
     return texelFetch(s, ivec2(p.x, textureSize(s, lod).y - 1 - p.y), lod);
 }
 """
-_FRAG_COORD = ("#define isf_FragCoord "
-               "vec4(gl_FragCoord.x, RENDERSIZE.y - gl_FragCoord.y, gl_FragCoord.zw)")
+_FRAG_COORD = ("#define isf_FragCoord vec4(isf_view.x * RENDERSIZE.x + gl_FragCoord.x, "
+               "RENDERSIZE.y * (1.0 - isf_view.y) - gl_FragCoord.y, gl_FragCoord.zw)")
 _SAMPLING = _UPRIGHT + """\
 vec4 IMG_NORM_PIXEL(sampler2D image, vec2 normCoord) { return isf_texture(image, normCoord); }
+vec2 IMG_SIZE(sampler2D image) { return vec2(textureSize(image, 0)) / isf_view.zw; }
 vec4 IMG_PIXEL(sampler2D image, vec2 pixelCoord) {
-    return isf_texture(image, pixelCoord / vec2(textureSize(image, 0)));
+    return isf_texture(image, pixelCoord / IMG_SIZE(image));
 }
-vec2 IMG_SIZE(sampler2D image) { return vec2(textureSize(image, 0)); }
+vec4 IMG_NORM_PIXEL_raw(sampler2D image, vec2 normCoord) {
+    return isf_texture_raw(image, normCoord);
+}
+vec2 IMG_SIZE_raw(sampler2D image) { return vec2(textureSize(image, 0)); }
+vec4 IMG_PIXEL_raw(sampler2D image, vec2 pixelCoord) {
+    return isf_texture_raw(image, pixelCoord / IMG_SIZE_raw(image));
+}
 """
 _SAMPLING_HERE = """\
-vec4 isf_texture(sampler2D s, vec2 c, float bias) {
+vec4 isf_texture(sampler2D s, vec2 c, float bias) { return texture(s, isf_local(c), bias); }
+vec4 isf_texture_raw(sampler2D s, vec2 c, float bias) {
     return texture(s, vec2(c.x, 1.0 - c.y), bias);
 }
 vec4 IMG_THIS_NORM_PIXEL(sampler2D image) { return isf_texture(image, isf_FragNormCoord); }
 vec4 IMG_THIS_PIXEL(sampler2D image) { return isf_texture(image, isf_FragNormCoord); }
+vec4 IMG_THIS_NORM_PIXEL_raw(sampler2D image) {
+    return isf_texture_raw(image, isf_FragNormCoord);
+}
+vec4 IMG_THIS_PIXEL_raw(sampler2D image) { return isf_texture_raw(image, isf_FragNormCoord); }
 """
+_RAW_CALLS = (r"\b(isf_texture|isf_textureLod|isf_texelFetch|IMG_NORM_PIXEL|IMG_PIXEL|IMG_SIZE|"
+              r"IMG_THIS_PIXEL|IMG_THIS_NORM_PIXEL)(\s*\(\s*)({names})\b")
+"""Sampling calls whose first argument names a picture of its own (see _UPRIGHT)."""
 _VERTEX_INIT = """\
 // Two triangles over the whole target: a strip of 4 vertices from gl_VertexID (no buffers),
 // exactly at the corners, so values a .vs computes per vertex (clamped offsets) interpolate
 // across the picture as in other ISF hosts. isf_FragNormCoord runs 0..1 across the target
-// with y up (1 at the top of the picture, which is row 0 of the target: see _UPRIGHT).
+// with y up (1 at the top of the picture, which is row 0 of the target: see _UPRIGHT); on a
+// tile, across the whole canvas (the target covering `isf_view` of it).
 void isf_vertShaderInit() {
     vec2 corner = vec2(float(gl_VertexID & 1), float((gl_VertexID >> 1) & 1));
-    isf_FragNormCoord = vec2(corner.x, 1.0 - corner.y);
+    vec2 canvas = isf_view.xy + corner * isf_view.zw;
+    isf_FragNormCoord = vec2(canvas.x, 1.0 - canvas.y);
     gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
 }
 """
@@ -106,6 +135,7 @@ def uniform_declarations(shader: IsfShader) -> dict[str, str]:
     plus ``_<name>_imgSize`` (vec2: width, height in pixels) and ``_<name>_imgRect`` (vec4:
     0, 0, width, height), which the host writes for shaders that read them directly."""
     uniforms = dict(BUILTIN_UNIFORMS)
+    uniforms["isf_view"] = "vec4"  # a tile's part of the canvas (see _UPRIGHT)
     for item in shader.inputs:
         if item.glsl_type != "sampler2D":
             uniforms[item.name] = item.glsl_type
@@ -116,8 +146,17 @@ def uniform_declarations(shader: IsfShader) -> dict[str, str]:
     return uniforms
 
 
+def raw_samplers(shader: IsfShader) -> list[str]:
+    """Samplers of pictures of their own (IMPORTED images, audio inputs): not in canvas
+    coordinates on a tile."""
+    names = [item.name for item in shader.inputs
+             if item.glsl_type == "sampler2D" and item.type in ("audio", "audioFFT")]
+    return names + [image.name for image in shader.imported]
+
+
 def _prepare_body(body: str, uniforms: dict[str, str],
-                  renames: list[tuple[re.Pattern, str]]) -> tuple[str, list[str]]:
+                  renames: list[tuple[re.Pattern, str]],
+                  raw: list[str] | None = None) -> tuple[str, list[str]]:
     """The body with GLSL 1.x spelled for 3.30 core, its #version and #extension lines and
     its own declarations of our uniforms blanked (line count unchanged); the #extension
     lines are returned to go first."""
@@ -126,6 +165,9 @@ def _prepare_body(body: str, uniforms: dict[str, str],
     for pattern, replacement in renames:
         body = pattern.sub(replacement, body)
     body = _SAMPLING_CALLS.sub(r"isf_\1\2", body)
+    if raw:
+        pattern = _RAW_CALLS.format(names="|".join(re.escape(name) for name in raw))
+        body = re.sub(pattern, r"\1_raw\2\3", body)
     names = "|".join(re.escape(name) for name in [*uniforms, "isf_FragNormCoord"])
     redeclared = re.compile(rf"^[ \t]*(?:uniform|in|out)\s+(?:\w+\s+)*?\w+\s+(?:{names})"
                             r"\s*;[ \t]*$", re.MULTILINE)
@@ -151,7 +193,8 @@ def translate_source(shader: IsfShader, pass_index: int | None = None) -> Transl
     compiler drops what other passes do: on llvmpipe a branch not taken still costs its
     texture fetches)."""
     uniforms = uniform_declarations(shader)
-    body, extensions = _prepare_body(shader.body, uniforms, _FRAGMENT_RENAMES)
+    body, extensions = _prepare_body(shader.body, uniforms, _FRAGMENT_RENAMES,
+                                     raw_samplers(shader))
     code = _COMMENTS.sub("", body)
     head = ["#version 330 core", *extensions,
             "// Declarations generated by live.render.isf for an ISF shader.",
@@ -170,7 +213,8 @@ def translate_vertex(shader: IsfShader, pass_index: int | None = None) -> Transl
     if shader.vertex is None:
         body, extensions, path = "void main() { isf_vertShaderInit(); }\n", [], shader.path
     else:
-        body, extensions = _prepare_body(shader.vertex, uniforms, _VERTEX_RENAMES)
+        body, extensions = _prepare_body(shader.vertex, uniforms, _VERTEX_RENAMES,
+                                         raw_samplers(shader))
         path = shader.vertex_path or shader.path.with_suffix(".vs")
     head = ["#version 330 core", *extensions,
             "// Declarations generated by live.render.isf for an ISF vertex shader.",
