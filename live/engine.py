@@ -87,7 +87,7 @@ class Engine(Switching):
             cfg.engine.compile == "auto" and device.type == "cpu")
         self._adopt(self._prepare_model(model, warm=0))
 
-        self.display = Display(cfg.display, headless=headless,
+        self.display = Display(cfg.display, headless=headless, output=cfg.output,
                                render_scale=cfg.engine.render_scale,
                                render_scale_min=cfg.engine.render_scale_min)
         self.compositor = self.display.compositor

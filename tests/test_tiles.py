@@ -228,26 +228,65 @@ def test_edge_blend_ramps_follow_the_gamma_and_overlaps_add_up_in_light(ctx):
     assert error.mean() < 0.005 and error.max() < 0.03
 
 
-def test_text_overlays_are_placed_on_the_canvas(ctx):
+def test_text_is_laid_out_on_the_canvas_and_each_tile_shows_its_part(ctx):
     import pygame
 
     from live.render.sprites import SpriteFactory
+    from live.render.text import TextLayer
 
-    pygame.init()
-    surface = pygame.Surface((40, 10), pygame.SRCALPHA)
-    surface.fill((255, 255, 255, 255))
-    sprites = SpriteFactory(ctx)
-    sprite = sprites.from_surface(surface)
-    overlays = [(sprite, (30, 20, 40, 10))]  # across the seam at x = 48, canvas pixels
-    whole = Rig(ctx, CANVAS)
-    reference = whole.frames(overlays=overlays)
-    whole.close()
-    parts = []
-    for rect in (LEFT, RIGHT):
-        rig = Rig(ctx, rect[2:], Tile(CANVAS, rect))
-        parts.append(rig.frames(overlays=overlays))
+    pygame.font.init()
+    text = dict(text__visible=True, text__fade=0.0, text__size=0.25, text__width=0.9,
+                text__x=0.3, text__y=0.3, text__opacity=1.0)
+
+    def show(size, tile):
+        rig = Rig(ctx, size, tile, **text)
+        sprites = SpriteFactory(ctx)
+        sprites.tile = tile
+        layer = TextLayer(sprites, size)
+        layer.push("tiles")
+        overlays = layer.update(DT, rig.controls)
+        picture = rig.frames(overlays=overlays)
         rig.close()
-    sprite.release()
-    stitched = np.concatenate(parts, axis=1)
+        return picture, layer
+
+    reference, whole = show(CANVAS, None)
+    left, half = show(LEFT[2:], Tile(CANVAS, LEFT))
+    right, _ = show(RIGHT[2:], Tile(CANVAS, RIGHT))
+    assert half.layout_size == CANVAS and half.font_px == whole.font_px
+    stitched = np.concatenate([left, right], axis=1)
     assert np.abs(stitched - reference).max() <= 2
-    assert (reference[20:30, 30:70] == 255).all()
+    bare = Rig(ctx, CANVAS)
+    assert np.abs(reference - bare.frames()).max() > 50  # the text is there
+    bare.close()
+
+
+def test_the_display_takes_its_tile_from_the_output_config():
+    from live.config import DisplayConfig, OutputConfig
+    from live.render.display import Display
+
+    output = OutputConfig(canvas=(96, 48), tile=(48, 0, 48, 48), blend=(8, 0, 0, 0))
+    try:
+        display = Display(DisplayConfig(size=(48, 48)), headless=True, render_scale=1.0,
+                          output=output)
+    except Exception as exc:  # noqa: BLE001 (no OpenGL here: nothing to check)
+        pytest.skip(f"no headless display: {exc}")
+    try:
+        assert display.compositor.tile.rect == (48, 0, 48, 48)
+        assert display.sprites.tile.canvas == (96, 48)
+        assert display.compositor.render_size == (48 + 32, 48)  # the band on its left
+        display.upload(np.zeros((16, 16, 3), np.float32))  # flat mid grey
+        display.compose(_controls(), DT)
+        frame = display.host.astype(float)
+        grey = frame[:, 20:].mean()
+        assert abs(grey - 127.5) <= 1.5
+        # the left edge blended: its first column at t = 0.5 / 8 of the ramp
+        assert np.abs(frame[:, 0] - grey * blend_weight(0.5 / 8, 2.2)).max() <= 1.5
+    finally:
+        display.close()
+
+
+def _controls():
+    registry = Registry(REGISTRY)
+    controls = Controls(registry)
+    controls.jump()
+    return controls

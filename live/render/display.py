@@ -24,6 +24,7 @@ from live.render.passes import ShaderError  # noqa: E402
 from live.render.readback import Readback  # noqa: E402
 from live.render.scale import GpuTimer, RenderScale  # noqa: E402
 from live.render.sprites import SpriteFactory  # noqa: E402
+from live.render.tile import Tile  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ class Display:
     """The compositor, its context and what the loop needs around it."""
 
     def __init__(self, cfg: DisplayConfig, headless: bool = False,
-                 render_scale: str | float = "auto", render_scale_min: float = 0.5) -> None:
+                 render_scale: str | float = "auto", render_scale_min: float = 0.5,
+                 output=None) -> None:
+        """``output``: the ``[output]`` config, whose ``canvas`` / ``tile`` / ``blend`` make
+        this output one tile of a wall (live/render/tile.py); None or untiled: the whole
+        picture."""
         init_video(headless)
         self.cfg = cfg
         self.headless = headless
@@ -104,12 +109,15 @@ class Display:
             pygame.display.quit()
             raise DisplayError(str(exc)) from None
         try:
-            self.compositor = Compositor(self.ctx, size, cfg.fit, screen=not headless)
+            tile = Tile.from_config(output) if output is not None else None
+            self.compositor = Compositor(self.ctx, size, cfg.fit, screen=not headless,
+                                         tile=tile)
         except ShaderError as exc:
             pygame.display.quit()
             raise DisplayError(f"the compositor's shaders do not compile: {exc}") from None
         self.sprites = SpriteFactory(self.ctx)
         """Makes textures of pygame surfaces (text lines, the HUD) on this context."""
+        self.sprites.tile = tile
         self.timer = GpuTimer(self.ctx)
         self.scale = RenderScale(render_scale, render_scale_min,
                                  budget_ms=1000.0 / max(self._refresh_hz(), 1.0))

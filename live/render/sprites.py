@@ -35,6 +35,9 @@ class SpriteFactory:
         self.ctx = ctx
         self.uploads = 0
         """Textures uploaded so far (tests count re-renders with it)."""
+        self.tile = None
+        """The ``Tile`` of a wall's canvas this output shows, or None: the text layer lays
+        out on the whole canvas and the compositor moves its sprites to the tile."""
 
     def from_surface(self, surface: pygame.Surface) -> Sprite:
         import moderngl

@@ -176,9 +176,19 @@ class TextLayer:
         self._place(controls)
         return self._overlays
 
+    @property
+    def layout_size(self) -> tuple[int, int]:
+        """What the text is laid out on: the output, or on a tile of a wall (the renderer's
+        ``tile``) the whole canvas in output pixels; the overlays' rects are then canvas
+        rects, which the compositor moves to the tile."""
+        tile = getattr(self.renderer, "tile", None)
+        if tile is None:
+            return self.output_size
+        return tile.sized(self.output_size).layout_size(self.output_size)
+
     def _layout(self, controls) -> None:
         """Re-create the font when the letter size changes; re-wrap when the wrap width does."""
-        width, height = self.output_size
+        width, height = self.layout_size
         font_px = max(MIN_FONT_PX, round(float(controls["text.size"]) * height))
         wrap_px = max(1, round(float(controls["text.width"]) * width))
         if font_px == self._font_px and wrap_px == self._wrap_px:
@@ -331,7 +341,7 @@ class TextLayer:
 
     def _place(self, controls) -> None:
         """Position every line, set its alpha and tint, and fill the overlay list."""
-        width, height = self.output_size
+        width, height = self.layout_size
         x = round(float(controls["text.x"]) * width)
         top = float(controls["text.y"]) * height + self._scroll_px
         opacity = min(max(float(controls["text.opacity"]), 0.0), 1.0)
