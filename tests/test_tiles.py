@@ -197,7 +197,7 @@ def test_config_without_a_canvas_is_no_tile():
     assert tile.blend == (128, 0, 0, 0) and tile.gamma == 2.4
     assert Tile.from_config(OutputConfig(canvas=(3840, 1080))).rect == (0, 0, 3840, 1080)
     # the guard band stays inside the canvas: the right tile has a neighbour on its left only
-    assert tile.margins((1920, 1080)) == (32, 0, 0, 0)
+    assert tile.margins((1920, 1080)) == (64, 0, 0, 0)
 
 
 def test_edge_blend_ramps_follow_the_gamma_and_overlaps_add_up_in_light(ctx):
@@ -273,7 +273,7 @@ def test_the_display_takes_its_tile_from_the_output_config():
     try:
         assert display.compositor.tile.rect == (48, 0, 48, 48)
         assert display.sprites.tile.canvas == (96, 48)
-        assert display.compositor.render_size == (48 + 32, 48)  # the band on its left
+        assert display.compositor.render_size == (96, 48)  # the band: the whole left half
         display.upload(np.zeros((16, 16, 3), np.float32))  # flat mid grey
         display.compose(_controls(), DT)
         frame = display.host.astype(float)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_MARGIN = 32
+DEFAULT_MARGIN = 64
 """Guard band, canvas pixels, on each side of a tile that has a neighbour."""
 
 
