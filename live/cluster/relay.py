@@ -265,6 +265,8 @@ class RelayTimeline(Timeline):
         marks = self._pop(self._marks, t1)
         super().advance(t0, t1, controls, walk, beat, sources,
                         self._raw_bus if self._raw_bus is not None else bus)
+        if self.frames == 0 and self.trace is not None:
+            self.trace.write(event="first_frame", t1=t1, mono_ns=mono_ns)
         self.frames += 1
         self.applied += len(marks)
         if marks and self.trace is not None and self.trace.on:

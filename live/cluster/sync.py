@@ -42,6 +42,9 @@ WINDOW = 16
 LOCKED_S = 0.001
 """A clock within this of its estimate, from at least ``MIN_SAMPLES`` samples, is locked."""
 MIN_SAMPLES = 4
+HOLD_S = 1.0
+"""A leader behind our show time by less than this is waited for (the show holds still,
+e.g. when both started together); further behind, the difference becomes ``base``."""
 
 
 class LeaderClock:
@@ -162,10 +165,11 @@ class SteeredClock:
             self._jump(mono, offset)
 
     def _jump(self, mono: float, offset: float) -> None:
-        """Take ``offset`` at once, forward only: when the leader is behind our show time, the
-        difference becomes ``base``."""
+        """Take ``offset`` at once, forward only: when the leader is behind our show time by
+        more than ``HOLD_S``, the difference becomes ``base``; by less, ``read`` holds the show
+        still until the leader's time has caught up."""
         ours = mono + self._offset_at(mono) + self.base
         theirs = mono + offset
-        self.base = max(ours - theirs, 0.0)
+        self.base = ours - theirs if ours - theirs > HOLD_S else 0.0
         self._anchor, self._anchor_offset, self._target = mono, offset, offset
         self.steered = True

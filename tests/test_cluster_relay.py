@@ -1,0 +1,252 @@
+"""Leader and followers (live/cluster/relay.py, sync.py): the clock logic and the relay over real
+UDP on this machine, then a leader and two followers as real ``live run`` processes in network
+namespaces (root only; skipped with the reason elsewhere)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from live.cluster import relay
+from live.cluster.sync import HOLD_S, LeaderClock, OffsetEstimator, SteeredClock
+from live.control.tempo import BeatClock
+from live.modulation import SourceTable
+from live.params import Bus, Controls, Registry
+from live.walk import Walk
+from tests.conftest import wait_for
+
+REG = Registry()
+
+
+class FakeTime:
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+# ----------------------------------------------------------------------------- clock logic
+def test_estimator_trusts_the_smallest_round_trip():
+    est = OffsetEstimator(window=4)
+    # true offset 5.0; the slow sample has an asymmetric path (queued on the way out)
+    est.add(0.0, 5.030, 5.030, 0.031)  # rtt 31 ms, offset off by 15 ms
+    est.add(1.0, 6.0005, 6.0006, 1.0011)  # rtt 1.0 ms
+    rtt, offset = est.best()
+    assert rtt == pytest.approx(0.001)
+    assert offset == pytest.approx(5.0, abs=1e-6)
+    assert est.add(2.0, 1.0, 1.0, 1.0) is None  # negative round trip: dropped
+    for i in range(4):  # the good sample falls out of the window
+        est.add(10.0 + i, 15.0 + i + 0.01, 15.0 + i + 0.01, 10.02 + i)
+    assert est.best()[0] == pytest.approx(0.02)
+
+
+def test_steered_clock_jumps_once_then_slews_and_never_goes_back():
+    ft = FakeTime(100.0)
+    clock = SteeredClock(slew=0.02, time_fn=ft)
+    assert clock.read() == pytest.approx(0.0)
+    ft.t += 1.0
+    assert clock.read() == pytest.approx(1.0)  # on its own: local show time
+    clock.steer(50.0 - ft.t)  # the leader is at 50 s: taken at once
+    assert clock.read() == pytest.approx(50.0)
+    assert clock.base == 0.0
+    clock.steer(50.0 - ft.t - 0.010)  # 10 ms behind: slewed in at 2 %, never backwards
+    readings = []
+    for _ in range(100):
+        ft.t += 0.01
+        readings.append(clock.read())
+    assert all(b >= a for a, b in zip(readings, readings[1:], strict=False))
+    assert clock.error == pytest.approx(0.0, abs=1e-9)  # 10 ms in after 0.5 s, done by 1 s
+    assert readings[-1] == pytest.approx(50.0 + 1.0 - 0.010)
+
+
+def test_steered_clock_rebases_on_a_leader_far_behind_and_holds_when_close():
+    ft = FakeTime(0.0)
+    clock = SteeredClock(time_fn=ft)
+    ft.t = 30.0
+    clock.steer(2.0 - ft.t)  # a leader that started later than us, 28 s behind
+    assert clock.base == pytest.approx(28.0)
+    assert clock.read() == pytest.approx(30.0)  # our show goes on
+    assert clock.leader_now() == pytest.approx(2.0)
+    ft.t = 31.0
+    clock.rebase(0.5 - ft.t)  # the leader restarted: its time is 0.5
+    assert clock.base == pytest.approx(31.0 - 0.5)
+    assert clock.read() == pytest.approx(31.0)
+    near = SteeredClock(time_fn=ft)
+    ft.t = 35.0
+    near.read()
+    near.steer(4.0 - 0.5 * HOLD_S - ft.t)  # behind us by less than HOLD_S: wait for it
+    assert near.base == 0.0
+    before = near.read()
+    ft.t += 0.1
+    assert near.read() == before  # held still until the leader catches up
+
+
+def test_parse_leader_and_wire_round_trip():
+    assert relay.parse_leader("10.0.0.5") == ("10.0.0.5", 8000)
+    assert relay.parse_leader("show-a:9000") == ("show-a", 9000)
+    assert relay.parse_leader("[fe80::1]:7000") == ("fe80::1", 7000)
+    with pytest.raises(ValueError):
+        relay.parse_leader("host:port")
+    at = 1234.567890123
+    msgs = [relay.message("/live/cluster/set", [at, f"p{i}", 0.25]) for i in range(400)]
+    packets = relay.bundles(msgs)
+    assert len(packets) > 1 and all(len(p) <= relay.MAX_DATAGRAM for p in packets)
+    parsed = [m for p in packets for m in relay.parse(p)]
+    assert len(parsed) == 400
+    assert parsed[0] == ("/live/cluster/set", [at, "p0", 0.25])  # doubles: exact times
+    assert relay.parse(b"garbage") == []
+
+
+# ----------------------------------------------------------------------------- over UDP
+def _engine(bus: Bus):
+    walk = Walk(8, seed=0)
+    return SimpleNamespace(bus=bus, registry=bus.registry, walk=walk, timeline=None)
+
+
+def _step(engine, controls, sources, beat, t0, t1):
+    engine.bus.drain(controls)
+    engine.timeline.advance(t0, t1, controls, engine.walk, beat, sources, engine.bus)
+
+
+def test_leader_relays_stamped_changes_that_a_follower_applies_at_the_same_time():
+    leader = relay.Leader(delay_frames=2, frame_rate=60.0, trace=relay.Trace(None, "leader"))
+    lead_engine = _engine(Bus(REG))
+    leader.attach(lead_engine)
+    leader.start()
+    # the leader's OSC port, reduced to what it does for /live/cluster/*
+    import socket
+    import threading
+
+    osc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    osc.bind(("127.0.0.1", 0))
+    osc.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, client = osc.recvfrom(65536)
+            except TimeoutError:
+                continue
+            for address, args in relay.parse(data):
+                leader.handle(address, args, client)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    follower = relay.Follower(("127.0.0.1", osc.getsockname()[1]), port=0, host="127.0.0.1",
+                              trace=relay.Trace(None, "follower"))
+    fol_engine = _engine(Bus(REG))
+    follower.attach(fol_engine)
+    try:
+        follower.start()
+        assert wait_for(lambda: follower.locked and follower.state_session == leader.session,
+                        timeout=30)
+        assert abs(follower.clock.leader_now() - leader.clock.now()) < 0.005
+        # a controller sets a value on the leader: not applied at once, stamped 2 frames on
+        lead_engine.bus.set("fx.hue", 0.4)
+        assert lead_engine.bus.get("fx.hue") != pytest.approx(0.4)
+        lead_engine.bus.trigger("cue.store", 3)
+        lead_engine.bus.trigger("show.hud")  # local: not relayed, queued at once
+        lead_marks = sorted((m[0], m[2]) for m in leader.timeline._marks)
+        assert [n for _, n in lead_marks] == ["fx.hue", "cue.store"]
+
+        def fol_marks():
+            return {(m[0], m[2]) for m in list(follower.timeline._marks)}
+        # the same show time on both nodes (besides the values of the state sent on joining)
+        assert wait_for(lambda: set(lead_marks) <= fol_marks(), timeout=10)
+        at = lead_marks[-1][0]
+        for engine in (lead_engine, fol_engine):
+            controls, sources, beat = Controls(REG), SourceTable(), BeatClock()
+            _step(engine, controls, sources, beat, at - 1.0, at + 0.001)
+            assert controls.target[REG.index["fx.hue"]] == pytest.approx(0.4)
+            assert engine.bus.get("fx.hue") == pytest.approx(0.4)
+            assert engine.walk.cues[3] is not None
+        assert [t.name for t in controls.triggers] == []  # show.hud stayed on the leader
+        # audio features, stamped and relayed at the frame rate
+        proxy = leader.source_proxy()
+        proxy.set("audio.bass", 0.7)
+        proxy.event("audio.beat", 1.0)
+        assert wait_for(lambda: len(follower.timeline._extra) >= 2, timeout=10)
+        # the follower ignores controller OSC; /live/sync still passes
+        seen = []
+        handler = follower.wrap_osc(lambda *a: seen.append(a[0]))
+        handler("/live/fx/hue", [0.9], ("10.0.0.9", 1), 0)
+        handler("/live/sync", [], ("10.0.0.9", 1), 0)
+        assert seen == ["/live/sync"] and follower.ignored == 1
+    finally:
+        follower.close()
+        stop.set()
+        server.join(timeout=2)
+        osc.close()
+        leader.close()
+
+
+def test_leader_clock_is_monotonic_seconds_since_start():
+    ft = FakeTime(10.0)
+    clock = LeaderClock(time_fn=ft)
+    ft.t = 12.5
+    assert clock.now() == pytest.approx(2.5) and clock.read() == pytest.approx(2.5)
+    assert math.isfinite(clock.origin)
+
+
+# ----------------------------------------------------------------------------- namespaces
+def _events(trace, name):
+    return [r for r in trace if r.get("event") == name]
+
+
+def test_leader_and_two_followers_in_network_namespaces(tmp_path):
+    from live.cluster import clusterbench as cb
+    from live.cluster.netns import Cluster, available
+
+    reason = available()
+    if reason:
+        pytest.skip(reason)
+    traces = [tmp_path / f"h{i}.jsonl" for i in range(3)]
+    with Cluster(3) as cluster:
+        addr = cluster[0].address
+        lead = cb.start_node(cluster[0], ["--leader"], traces[0], tmp_path / "h0.log")
+        f1 = cb.start_node(cluster[1], ["--follow", addr], traces[1], tmp_path / "h1.log")
+        assert cb.wait_for(lambda: _events(cb.read_trace(traces[1]), "in_step"), 150), \
+            (tmp_path / "h1.log").read_text()[-2000:]
+        # a late joiner: in step within a second of its first frame
+        cb.start_node(cluster[2], ["--follow", addr], traces[2], tmp_path / "h2.log")
+        assert cb.wait_for(lambda: _events(cb.read_trace(traces[2]), "in_step"), 150)
+        values = [0.1 + 0.02 * i for i in range(20)]
+        cb.send_controls(cluster[0], values, gap_s=0.05)
+        time.sleep(2.0)
+        data = [cb.read_trace(path) for path in traces]
+        report = cb.same_frame(data, values)
+        assert report["seen_on_all"] == len(values), report
+        assert report["fraction"] >= 0.9, report  # the bench asks 0.99; CI machines are loaded
+        errors = np.concatenate([cb.clock_errors_ms(data[0], data[i]) for i in (1, 2)])
+        print("clock agreement ms:", cb.percentiles(errors), "late join s:",
+              cb.late_join_s(data[2]), "join s:", cb.join_s(data[2]))
+        assert len(errors) > 10 and np.percentile(errors, 99) <= 5.0
+        assert cb.late_join_s(data[2]) is not None and cb.late_join_s(data[2]) <= 1.0
+        # killing a follower leaves the others untouched
+        f1.send_signal(signal.SIGKILL)
+        f1.wait(timeout=20)
+        cb.send_controls(cluster[0], [0.77], gap_s=0.01)
+        assert cb.wait_for(lambda: 0.77 in cb.applied(cb.read_trace(traces[2]), "fx.hue"), 30)
+        assert lead.poll() is None
+        # killing the leader: the follower shows on (its clock keeps going), then re-syncs
+        lead.send_signal(signal.SIGKILL)
+        lead.wait(timeout=20)
+        assert cb.wait_for(lambda: _events(cb.read_trace(traces[2]), "lost"), 30)
+        clocks_before = len([r for r in cb.read_trace(traces[2]) if "clock" in r])
+        time.sleep(1.0)
+        assert len([r for r in cb.read_trace(traces[2]) if "clock" in r]) > clocks_before
+        cb.start_node(cluster[0], ["--leader"], traces[0], tmp_path / "h0b.log")
+        assert cb.wait_for(lambda: len(_events(cb.read_trace(traces[2]), "in_step")) >= 2, 150)
+        cb.send_controls(cluster[0], [0.66], gap_s=0.01)
+        assert cb.wait_for(lambda: 0.66 in cb.applied(cb.read_trace(traces[2]), "fx.hue"), 30)
+        rec = cb.applied(cb.read_trace(traces[2]), "fx.hue")[0.66]
+        assert not rec["late"]
+        assert os.path.exists(traces[0])
