@@ -322,8 +322,31 @@ class Bus:
         self.rejected = 0
         self.non_finite = 0
         """NaNs and infinities published and dropped (never stored, never queued)."""
+        self.relay = None
+        """A cluster leader (live/cluster/relay.py) when this show leads others: ``set`` and
+        ``trigger`` then hand every write to ``relay.set`` / ``relay.trigger``, which stamp
+        it with the show time at which every node applies it and publish it here through
+        ``publish`` / ``publish_trigger`` at that time."""
 
     def set(self, name: str, value: float | int | bool | str, stamp_ns: int | None = None) -> float:
+        """Publish a new value (validated and clamped), or hand it to the cluster ``relay``;
+        returns the stored value (see ``publish``)."""
+        relay = self.relay
+        if relay is not None:
+            return relay.set(name, value, stamp_ns)
+        return self.publish(name, value, stamp_ns)
+
+    def trigger(self, name: str, arg: float = 1.0, stamp_ns: int | None = None,
+                text: str = "") -> bool:
+        """Queue a one-shot event, or hand it to the cluster ``relay`` (see
+        ``publish_trigger``)."""
+        relay = self.relay
+        if relay is not None:
+            return relay.trigger(name, arg, stamp_ns, text)
+        return self.publish_trigger(name, arg, stamp_ns, text)
+
+    def publish(self, name: str, value: float | int | bool | str,
+                stamp_ns: int | None = None) -> float:
         """Publish a new value (validated and clamped); returns the stored value.
 
         A NaN or infinity is dropped and counted in ``non_finite`` (the slot keeps its value,
@@ -334,9 +357,9 @@ class Bus:
         param = self.registry[name]
         if param.kind == "trigger":
             if isinstance(value, str):
-                self.trigger(name, 1.0, stamp_ns, text=value)
+                self.publish_trigger(name, 1.0, stamp_ns, text=value)
             else:
-                self.trigger(name, value, stamp_ns)
+                self.publish_trigger(name, value, stamp_ns)
             return 1.0
         if isinstance(value, float | np.floating) and not math.isfinite(value):
             self.non_finite += 1
@@ -355,8 +378,8 @@ class Bus:
                 self._newest_stamp_ns = stamp
         return number
 
-    def trigger(self, name: str, arg: float = 1.0, stamp_ns: int | None = None,
-                text: str = "") -> bool:
+    def publish_trigger(self, name: str, arg: float = 1.0, stamp_ns: int | None = None,
+                        text: str = "") -> bool:
         """Queue a one-shot event; returns False (and counts it) when the queue is full.
 
         ``text`` (cut to ``MAX_TEXT`` characters) is for triggers that carry a string. A NaN or

@@ -314,11 +314,10 @@ class Leader:
         """Take over the engine's bus writes and timeline (before the controls start)."""
         self.engine = engine
         bus = self._bus = engine.bus
-        self._raw_set, self._raw_trigger = bus.set, bus.trigger
+        self._raw_set, self._raw_trigger = bus.publish, bus.publish_trigger
         self.timeline = RelayTimeline(self._raw_set, self.trace)
         engine.timeline = self.timeline
-        bus.set = self._set
-        bus.trigger = self._trigger
+        bus.relay = self  # every write now comes to set / trigger below
 
     def source_proxy(self):
         """What the audio Publisher writes its features to on a leader."""
@@ -340,20 +339,22 @@ class Leader:
 
     def close(self) -> None:
         self._stop.set()
+        if self._bus is not None and self._bus.relay is self:
+            self._bus.relay = None  # writes after the show are this machine's again
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         self._sock.close()
         self.trace.close()
 
     # ------------------------------------------------------------------ the bus
-    def _set(self, name, value, stamp_ns=None):
+    def set(self, name, value, stamp_ns=None):
         bus = self._bus
         param = bus.registry[name]
         if param.kind == "trigger":
             if isinstance(value, str):
-                self._trigger(name, 1.0, stamp_ns, text=value)
+                self.trigger(name, 1.0, stamp_ns, text=value)
             else:
-                self._trigger(name, value, stamp_ns)
+                self.trigger(name, value, stamp_ns)
             return 1.0
         if name.startswith(LOCAL_VALUES):
             return self._raw_set(name, value, stamp_ns)
@@ -370,7 +371,7 @@ class Leader:
         self._send([message(PREFIX + "set", [at, name, float(number)])])
         return number
 
-    def _trigger(self, name, arg=1.0, stamp_ns=None, text=""):
+    def trigger(self, name, arg=1.0, stamp_ns=None, text=""):
         bus = self._bus
         param = bus.registry[name]
         if name.startswith(LOCAL_TRIGGERS):
