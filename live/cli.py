@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "latency in headless Chromium (--remote-changes); docs/remote.md")
     bench.add_argument("--remote-changes", type=int, default=300, metavar="N",
                        help="--remote: values timed to the page's fader (default 300)")
+    bench.add_argument("--cluster", action="store_true",
+                       help="one show on three hosts in network namespaces (root): Link "
+                            "clock agreement, then a leader and two followers as real "
+                            "processes: clock agreement, controls applied at the same show "
+                            "time, late join; docs/cluster.md")
+    bench.add_argument("--cluster-controls", type=int, default=200, metavar="N",
+                       help="--cluster: controls sent to the leader (default 200)")
 
     soak = sub.add_parser("soak", help="fast-forward the whole show for a long time, watching "
                                        "memory, file handles and threads")
@@ -449,6 +456,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from live.bench import run_bench, run_ndi_bench
 
     cfg = _load_config(args)
+    if args.cluster:
+        result = _cluster_bench(args.cluster_controls)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0 if "error" not in result else 1
     if args.ndi == "alone":  # the send path only: no model, no show
         result = run_ndi_bench(cfg, args.size or cfg.display.size, args.ndi_seconds)
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
@@ -476,6 +487,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:>26}: {value}")
     return 0
+
+
+def _cluster_bench(controls: int) -> dict:
+    """``live bench --cluster``: live/cluster/linkprobe.py and clusterbench.py in one report."""
+    import tempfile
+
+    from live.cluster import clusterbench, linkprobe
+    from live.cluster.netns import available
+
+    reason = available()
+    if reason:
+        return {"error": reason}
+    result: dict = {}
+    try:
+        import link  # noqa: F401  (LinkPython-extern)
+    except ImportError:
+        result["link"] = {"skipped": "LinkPython-extern is not installed"}
+    else:
+        result["link"] = linkprobe.measure(hosts=3, seconds=20.0)
+    with tempfile.TemporaryDirectory(prefix="live-cluster-bench-") as workdir:
+        relay = clusterbench.bench(controls, max(controls / 10.0, 5.0), Path(workdir))
+    relay.pop("traces", None)
+    result["relay"] = relay
+    return result
 
 
 def _with_isf_layers(scene, names: str):
