@@ -314,7 +314,17 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {raw_value}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw_value
+    if not isinstance(value, str) and _declared_type(section, key) is str:
+        value = raw_value.strip()  # a string key given digits: --set remote.pin=2468
     return section, key, value
+
+
+def _declared_type(section: str, key: str) -> Any:
+    """The type a config key is declared with (None for an unknown section or key)."""
+    cls = SECTIONS.get(section)
+    if cls is None:
+        return None
+    return typing.get_type_hints(cls).get(key)
 
 
 def from_dict(raw: dict[str, Any], source: str = "<defaults>") -> Config:

@@ -58,6 +58,15 @@ def test_set_overrides_are_typed_and_validated(tmp_path):
         config.load(path, ["port=1"])
 
 
+def test_set_keeps_digits_as_text_for_string_keys(tmp_path):
+    """A PIN is digits: --set remote.pin=2468 (and 0123, which is no TOML number) stays text;
+    a number key still gets a number."""
+    path = write(tmp_path, "")
+    assert config.load(path, ["remote.pin=2468"]).remote.pin == "2468"
+    assert config.load(path, ["remote.pin=0123"]).remote.pin == "0123"
+    assert config.load(path, ["remote.preview_fps=4"]).remote.preview_fps == 4.0
+
+
 def test_invalid_toml_and_missing_file(tmp_path):
     with pytest.raises(config.ConfigError, match="invalid TOML"):
         config.load(write(tmp_path, "[display\n"))
