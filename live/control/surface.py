@@ -280,7 +280,7 @@ class ControlSurface:
         if self.remote_url:
             query = self.oscquery
             pin = f" PIN {self.cfg.remote.pin}" if self.cfg.remote.pin else ""
-            parts.append(f"remote {self.remote_url}{pin} {query.ws_clients} open"
+            parts.append(f"remote {self.remote_url}{pin}, {query.ws_clients} connected"
                          if query is not None else "remote off")
         if self.midi is not None and self.midi.armed:
             parts.append(f"MIDI learn: move a control for {self.midi.armed}")
