@@ -115,6 +115,9 @@ class OutputConfig:
     tile: tuple[int, int, int, int] = (0, 0, 0, 0)
     blend: tuple[int, int, int, int] = (0, 0, 0, 0)
     blend_gamma: float = 2.2
+    guard: int = 64
+    """A tile's guard band, canvas pixels: rendered around it where the canvas goes on, then
+    cropped off (live/render/tile.py); larger keeps trails and filters continuous further."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "remote.preview_quality": (10, 95),
     "remote.max_clients": (1, 64),
     "output.blend_gamma": (0.5, 4.0),
+    "output.guard": (0, 512),
     "cluster.delay_frames": (0, 30),
     "cluster.frame_rate": (1.0, 240.0),
 }

@@ -285,6 +285,38 @@ def test_the_display_takes_its_tile_from_the_output_config():
         display.close()
 
 
+def test_the_guard_band_is_the_output_guard_key(tmp_path):
+    """``[output] guard``: the band a tile renders around itself (0..512 canvas pixels), as
+    the Display builds its tile."""
+    from live import config
+    from live.config import DisplayConfig, OutputConfig
+    from live.render.display import Display
+
+    assert OutputConfig().guard == 64
+    path = tmp_path / "config.toml"
+    path.write_text("[output]\ncanvas = [3840, 1080]\ntile = [1920, 0, 1920, 1080]\n"
+                    "guard = 200\n")
+    cfg = config.load(path)
+    tile = Tile.from_config(cfg.output)
+    assert tile.margin == 200 and tile.margins((1920, 1080)) == (200, 0, 0, 0)
+    assert Tile.from_config(cfg.output, margin=8).margin == 8  # an explicit band wins
+    assert config.load(path, ["output.guard=0"]).output.guard == 0
+    for bad in ("output.guard=513", "output.guard=-1"):
+        with pytest.raises(config.ConfigError):
+            config.load(path, [bad])
+    output = OutputConfig(canvas=(96, 48), tile=(48, 0, 48, 48), guard=16)
+    try:
+        display = Display(DisplayConfig(size=(48, 48)), headless=True, render_scale=1.0,
+                          output=output)
+    except Exception as exc:  # noqa: BLE001 (no OpenGL here: nothing to check)
+        pytest.skip(f"no headless display: {exc}")
+    try:
+        assert display.compositor.tile.margin == 16
+        assert display.compositor.render_size == (48 + 16, 48)  # 16 px of the left half
+    finally:
+        display.close()
+
+
 def _controls():
     registry = Registry(REGISTRY)
     controls = Controls(registry)

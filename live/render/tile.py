@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_MARGIN = 64
-"""Guard band, canvas pixels, on each side of a tile that has a neighbour."""
+"""Guard band, canvas pixels, on each side of a tile that has a neighbour (``[output] guard``)."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,12 @@ class Tile:
     """Guard band rendered around the tile (inside the canvas) and cropped off."""
 
     @classmethod
-    def from_config(cls, output, margin: int = DEFAULT_MARGIN) -> Tile | None:
+    def from_config(cls, output, margin: int | None = None) -> Tile | None:
         """The tile an ``OutputConfig`` asks for, or None when it asks for none (the output
-        is the whole picture and nothing is blended: rendering stays as it was)."""
+        is the whole picture and nothing is blended: rendering stays as it was). The guard
+        band is ``margin`` when given, else the config's ``guard``."""
+        if margin is None:
+            margin = int(getattr(output, "guard", DEFAULT_MARGIN))
         canvas = tuple(int(v) for v in output.canvas)
         rect = tuple(int(v) for v in output.tile)
         blend = tuple(max(0, int(v)) for v in output.blend)
