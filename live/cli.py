@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--leader", action="store_true",
                      help="lead a show on several machines: stamp and relay every control "
                           "to the followers (docs/cluster.md)")
-    run.add_argument("--follow", default=None, metavar="HOST[:PORT]",
-                     help="follow the leader at HOST (PORT: its OSC port, default osc.port); "
+    run.add_argument("--follow", default=None, nargs="?", const="", metavar="HOST[:PORT]",
+                     help="follow the leader at HOST (PORT: its OSC port, default osc.port; "
+                          "no HOST: cluster.leader, else find it with zeroconf); "
                           "the relay port is cluster.port (docs/cluster.md)")
     run.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")

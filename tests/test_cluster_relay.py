@@ -188,6 +188,209 @@ def test_leader_relays_stamped_changes_that_a_follower_applies_at_the_same_time(
         leader.close()
 
 
+class _LeaderPort:
+    """The leader's OSC port, reduced to what it does for /live/cluster/* (a real socket)."""
+
+    def __init__(self, leader) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(leader,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, leader) -> None:
+        while not self.stop.is_set():
+            try:
+                data, client = self.sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            for address, args in relay.parse(data):
+                leader.handle(address, args, client)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+class _Node:
+    """An engine's render loop reduced to its clock, bus, timeline and walk."""
+
+    def __init__(self, node, clock, dim: int = 16) -> None:
+        self.engine = SimpleNamespace(bus=Bus(REG), registry=REG, walk=Walk(dim, seed=0),
+                                      timeline=None)
+        node.attach(self.engine)
+        self.clock = clock
+        self.controls, self.sources, self.beat = Controls(REG), SourceTable(), BeatClock()
+        self.t = 0.0
+
+    def step_to(self, t1: float) -> None:
+        self.engine.bus.drain(self.controls)
+        self.engine.timeline.advance(self.t, t1, self.controls, self.engine.walk, self.beat,
+                                     self.sources, self.engine.bus)
+        self.t = t1
+
+    def frame(self) -> None:
+        self.step_to(max(self.clock.read(), self.t))
+
+    def latent(self) -> np.ndarray:
+        return self.engine.walk.render(self.controls).copy()
+
+
+def test_a_late_joiner_takes_the_walk_where_the_leader_has_it():
+    """A leader whose walk has moved (speed, keyframes, reseed, a held cue gliding in) and a
+    follower joining late: at the same show reading both have the same walk and latent."""
+    leader = relay.Leader(delay_frames=2, frame_rate=60.0, trace=relay.Trace(None, "leader"))
+    lead = _Node(leader, leader.clock)
+    port = _LeaderPort(leader)
+    bus = lead.engine.bus
+    follower = None
+    try:
+        leader.start()
+        for name, value in (("walk.speed", 1.7), ("walk.keyframes", 5), ("walk.energy", 0.8),
+                            ("walk.glide", 30.0), ("walk.period", 3.0)):
+            bus.set(name, value)
+        bus.trigger("walk.reseed")
+        for _ in range(20):
+            lead.frame()
+            time.sleep(0.01)
+        bus.set("walk.mode", "noise")
+        bus.trigger("cue.store", 2)
+        bus.trigger("cue.next")  # with a cue stored: recalls it, a glide of 30 s begins
+        for _ in range(10):
+            lead.frame()
+            time.sleep(0.01)
+        walk = lead.engine.walk
+        assert walk.held_cue == 2 and walk.phase > 0.0 and len(walk.keyframes) == 5
+        follower = relay.Follower(("127.0.0.1", port.port), port=0, host="127.0.0.1",
+                                  trace=relay.Trace(None, "follower"))
+        fol = _Node(follower, follower.clock)
+        follower.start()
+
+        def both():
+            lead.frame()
+            fol.frame()
+            return follower.in_step
+        assert wait_for(both, timeout=30)
+        assert follower.clock.base == 0.0
+        fol_walk = fol.engine.walk
+        assert fol_walk.seed == walk.seed and fol_walk.held_cue == 2
+        # the same show reading on both: the same walk and the same latent
+        for extra in (0.5, 1.25):
+            at = max(lead.t, fol.t) + extra
+            lead.step_to(at)
+            fol.step_to(at)
+            for name in ("phase", "noise_laps", "jitter_s", "_glide_elapsed_s"):
+                assert getattr(fol_walk, name) == pytest.approx(getattr(walk, name),
+                                                                 rel=1e-9, abs=1e-9), name
+            assert fol_walk.mode == walk.mode == "noise"
+            np.testing.assert_allclose(fol.controls.smoothed, lead.controls.smoothed,
+                                       rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(fol.latent(), lead.latent(), rtol=1e-9, atol=1e-9)
+        # after a release the two glide back into the same walk
+        bus.trigger("cue.release")
+        release_at = max(m[0] for m in leader.timeline._marks)
+        assert wait_for(lambda: any(m[2] == "cue.release" for m in list(
+            follower.timeline._marks)), timeout=10)
+        at = max(lead.t, fol.t, release_at) + 2.0
+        lead.step_to(at)
+        fol.step_to(at)
+        assert fol_walk.held_cue is None and walk.held_cue is None
+        np.testing.assert_allclose(fol.latent(), lead.latent(), rtol=1e-9, atol=1e-9)
+    finally:
+        if follower is not None:
+            follower.close()
+        port.close()
+        leader.close()
+
+
+def test_walk_state_round_trip_steps_on_by_the_time_it_came_late():
+    """``set_walk_state`` with ``dt``: a state taken at t, set at t + dt, equals the walk
+    that went on to t + dt itself (the step cut at another place)."""
+    controls = Controls(REG)
+    controls.set_target("walk.speed", 2.5)
+    controls.set_target("walk.energy", 0.5)
+    walk = Walk(12, seed=3)
+    for _ in range(7):
+        controls.step(0.05)
+        walk.advance(0.05, controls, float(controls.integral[REG.index["walk.speed"]]))
+    walk.handle(relay.TriggerEvent("walk.reseed", 1.0, 0, ""))
+    blob = relay.walk_state(walk, controls)
+    other, other_controls = Walk(12, seed=99), Controls(REG)
+    assert relay.set_walk_state(other, other_controls, blob, 0.3)
+    for _ in range(3):
+        controls.step(0.1)
+        walk.advance(0.1, controls, float(controls.integral[REG.index["walk.speed"]]))
+    assert other.phase == pytest.approx(walk.phase, abs=1e-12)
+    np.testing.assert_allclose(other.render(other_controls), walk.render(controls),
+                               rtol=1e-9, atol=1e-9)
+    assert not relay.set_walk_state(Walk(4, seed=0), Controls(REG), blob)  # another size
+
+
+def test_a_follower_without_an_address_finds_the_leader_with_zeroconf(caplog):
+    """mDNS on the loopback interface: the leader advertises _live-cluster._udp with its OSC
+    port, a follower given no address browses, follows it and gets its state."""
+    from live.cluster import discovery
+
+    pytest.importorskip("zeroconf")
+    lo = ["127.0.0.1"]
+    cfg = SimpleNamespace(role="solo", leader="", port=0, delay_frames=2, frame_rate=60.0,
+                          zeroconf=True)
+    assert relay.make_node(cfg, follow="").leader is None  # --follow alone: zeroconf
+    with pytest.raises(ValueError, match="zeroconf"):
+        relay.make_node(SimpleNamespace(**{**vars(cfg), "zeroconf": False}), follow="")
+    # nobody advertises yet: the follower says so after DISCOVER_S and looks on
+    lonely = relay.Follower(None, port=0, host="127.0.0.1", trace=relay.Trace(None, "f"),
+                            zeroconf_interfaces=lo)
+    old = relay.DISCOVER_S
+    relay.DISCOVER_S = 0.5
+    try:
+        with caplog.at_level("WARNING", logger="live.cluster.relay"):
+            lonely.start()
+            assert wait_for(lambda: "no leader found with zeroconf" in caplog.text, timeout=30)
+        assert lonely.leader is None and "looking" in lonely.hud_line()
+    finally:
+        relay.DISCOVER_S = old
+        lonely.close()
+    leader = relay.Leader(trace=relay.Trace(None, "leader"), zeroconf_interfaces=lo,
+                          osc_port=1)  # the port is set below, once the socket is bound
+    lead = _Node(leader, leader.clock)
+    port = _LeaderPort(leader)
+    leader.advertiser.osc_port = port.port
+    follower = None
+    try:
+        leader.start()
+        if not wait_for(lambda: leader.advertiser.service_name is not None, timeout=30):
+            pytest.skip("zeroconf cannot advertise on the loopback interface here")
+        found = discovery.browse(15.0, interfaces=lo)
+        if found is None:
+            pytest.skip("mDNS over the loopback interface does not work here")
+        assert found[:2] == ("127.0.0.1", port.port)
+        follower = relay.Follower(None, port=0, host="127.0.0.1",
+                                  trace=relay.Trace(None, "follower"), zeroconf_interfaces=lo)
+        fol = _Node(follower, follower.clock, dim=16)
+        follower.start()
+
+        def joined():
+            lead.frame()
+            fol.frame()
+            return follower.in_step
+        assert wait_for(joined, timeout=60)
+        assert follower.leader == ("127.0.0.1", port.port)
+        assert follower.session == leader.session
+    finally:
+        if follower is not None:
+            follower.close()
+        port.close()
+        leader.close()
+    assert leader.advertiser._zeroconf is None  # unregistered on close
+
+
 def test_leader_clock_is_monotonic_seconds_since_start():
     ft = FakeTime(10.0)
     clock = LeaderClock(time_fn=ft)
@@ -230,6 +433,19 @@ def test_leader_and_two_followers_in_network_namespaces(tmp_path):
               cb.late_join_s(data[2]), "join s:", cb.join_s(data[2]))
         assert len(errors) > 10 and np.percentile(errors, 99) <= 5.0
         assert cb.late_join_s(data[2]) is not None and cb.late_join_s(data[2]) <= 1.0
+        # the same walk at the same show time on every node, the late joiner included (each
+        # node writes its walk down at whole show seconds)
+        lead_walk = {r["walk_at"]: r for r in data[0] if "walk_at" in r}
+        for i in (1, 2):
+            taken = _events(data[i], "walk_in")[0]["t"]
+            common = [r for r in data[i] if "walk_at" in r and r["walk_at"] > taken
+                      and r["walk_at"] in lead_walk]
+            assert len(common) >= 2, (i, taken, sorted(lead_walk)[-3:])
+            for rec in common:
+                ref = lead_walk[rec["walk_at"]]
+                assert (rec["seed"], rec["held_cue"]) == (ref["seed"], ref["held_cue"])
+                assert rec["phase"] == pytest.approx(ref["phase"], abs=1e-6), (i, rec, ref)
+                np.testing.assert_allclose(rec["latent"], ref["latent"], atol=1e-5)
         # killing a follower leaves the others untouched
         f1.send_signal(signal.SIGKILL)
         f1.wait(timeout=20)

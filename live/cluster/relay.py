@@ -29,17 +29,27 @@ The wire (OSC 1.0 over UDP; times are doubles, ``d``)::
       /live/cluster/state  at session scene seed prime   a full state follows (a join)
       /live/cluster/cue    at slot blob         a stored cue (float32 latent)
       /live/cluster/ready  at session           the end of a full state
+      /live/cluster/walk   at session part count blob   the walk's state at ``at`` (in parts)
 
 A follower joining (or a leader restarting, a new ``session``) gets the full state: the scene,
-every value, the cues, the walk's seed and the last text prime, stamped like any change. The
-leader drops a follower it has not heard from for ``FOLLOWER_TIMEOUT_S``. A follower that has
-not heard from the leader for ``LOST_S`` shows on, on its own clock and last state, and keeps
-saying hello; when the leader answers again it re-syncs.
+every value, the cues, the walk's seed and the last text prime, stamped like any change. Then
+the walk's time state: the leader's render thread takes it at exactly the stamp (the step cut
+there, after the stamped values; ``walk_state``): the clocks (phase, noise laps, jitter time),
+the glide, the held cue, the keyframes, orbit and noise tables, the random generator, and the
+controls' targets and smoothers. It reaches the follower after its time, so the follower sets
+it at the start of its next frame and steps it on from the stamp to there (``set_walk_state``):
+from then on both walks are the same function of show time. The follower is in step when both
+are applied, and says hello until both have come. The leader drops a follower it has not heard
+from for ``FOLLOWER_TIMEOUT_S``. A follower that has not heard from the leader for ``LOST_S``
+shows on, on its own clock and last state, and keeps saying hello; when the leader answers
+again it re-syncs. Discovery (live/cluster/discovery.py): a leader advertises
+``_live-cluster._udp`` with its OSC port; a follower given no address browses for it.
 
 Observation: with ``LIVE_CLUSTER_TRACE=FILE`` in the environment every node appends JSON lines
 to FILE: the clock (``{"clock": show, "mono_ns": ...}`` ten times a second) and every stamped
 change when its frame applies it (``{"applied": name, "at": .., "t0": .., "t1": ..,
-"mono_ns": .., "late": ..}``), plus events (joined, lost, ...). ``python -m
+"mono_ns": .., "late": ..}``), the walk at every whole show second (``{"walk_at": ..,
+"phase": .., "latent": [first 8], ..}``), plus events (joined, lost, ...). ``python -m
 live.cluster.clusterbench`` reads them.
 """
 
@@ -62,6 +72,7 @@ import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
+from live.cluster import discovery
 from live.cluster.sync import MIN_SAMPLES, LeaderClock, OffsetEstimator, SteeredClock
 from live.params import TriggerEvent
 from live.showclock import Timeline
@@ -82,6 +93,10 @@ HELLO_S = 0.5
 MAX_DATAGRAM = 8000
 """Bundles of changes are cut below this size."""
 TRACE_CLOCK_S = 0.1
+TRACE_WALK_S = 1.0
+"""With a trace, the walk is written down at every multiple of this show time (exactly)."""
+DISCOVER_S = 10.0
+"""A follower looking for its leader with zeroconf says so after this long (and looks on)."""
 LOCAL_TRIGGERS = ("show.", "midi.learn", "tempo.tap")
 """Triggers that stay on the node where they happen (never relayed, applied at once)."""
 LOCAL_VALUES = ("show.",)
@@ -230,7 +245,10 @@ class RelayTimeline(Timeline):
         return self._push(at_s, kind, name, value)
 
     def at_call(self, at_s: float, fn) -> bool:
-        """``fn(walk)`` on the render thread at the first frame reaching ``at_s``."""
+        """``fn(walk, controls, t)`` on the render thread at show time ``at_s``: inside the
+        frame's step, with everything stepped exactly up to ``at_s`` and the changes stamped
+        up to it applied (``t == at_s``); a call that comes late runs at the start of the
+        frame's step (``t`` is that time, after ``at_s``)."""
         return self._push(at_s, "call", "", fn)
 
     def _push(self, at_s: float, kind: str, name: str, value) -> bool:
@@ -243,6 +261,13 @@ class RelayTimeline(Timeline):
             heapq.heappush(self._extra, (float(at_s), next(self._extra_seq), kind, name, value))
         return True
 
+    def _trace_walk(self, walk, controls, t: float) -> None:
+        latent = walk._now(np.empty(walk.dim))
+        self.trace.write(walk_at=t, phase=walk.phase, noise_laps=walk.noise_laps,
+                         jitter_s=walk.jitter_s, held_cue=walk.held_cue, seed=walk.seed,
+                         latent=[float(v) for v in latent[:8]],
+                         norm=float(np.linalg.norm(latent)))
+
     def _pop(self, heap: list, until_s: float) -> list:
         with self._extra_lock:
             due = []
@@ -252,19 +277,32 @@ class RelayTimeline(Timeline):
 
     def advance(self, t0, t1, controls, walk, beat, sources, bus=None) -> None:
         mono_ns = time.monotonic_ns()
-        for _at, _, kind, name, value in self._pop(self._extra, t1):
+        calls = []
+        for at_s, _, kind, name, value in self._pop(self._extra, t1):
             if kind == "src":
                 sources.set(name, value)
             elif kind == "evt":
                 sources.event(name, value)
             else:
-                try:
-                    value(walk)
-                except Exception:
-                    log.exception("cluster: a scheduled call failed")
+                calls.append((at_s, value))
         marks = self._pop(self._marks, t1)
-        super().advance(t0, t1, controls, walk, beat, sources,
-                        self._raw_bus if self._raw_bus is not None else bus)
+        bus = self._raw_bus if self._raw_bus is not None else bus
+        if self.trace is not None and self.trace.on:  # the walk at whole show seconds
+            k = math.floor(t0 / TRACE_WALK_S) + 1
+            while k * TRACE_WALK_S <= t1 and len(calls) < 64:
+                calls.append((k * TRACE_WALK_S, self._trace_walk))
+                k += 1
+            calls.sort(key=lambda call: call[0])
+        t = t0
+        for at_s, fn in calls:  # the step is cut at each call's time (exact, see Timeline)
+            if at_s > t:
+                super().advance(t, at_s, controls, walk, beat, sources, bus)
+                t = at_s
+            try:
+                fn(walk, controls, t)
+            except Exception:
+                log.exception("cluster: a scheduled call failed")
+        super().advance(t, t1, controls, walk, beat, sources, bus)
         if self.frames == 0 and self.trace is not None:
             self.trace.write(event="first_frame", t1=t1, mono_ns=mono_ns)
         self.frames += 1
@@ -278,6 +316,80 @@ class RelayTimeline(Timeline):
                                  mono_ns=mono_ns)
 
 
+# --------------------------------------------------------------------------- the walk's state
+WALK_ARRAYS = ("keyframes", "_noise_phase", "_noise_freq", "_jitter_phase", "_jitter_freq",
+               "_glide_from")
+"""The walk's arrays that its time state needs besides the clocks (float64 each)."""
+WALK_NUMBERS = ("seed", "phase", "noise_laps", "jitter_s", "time_s", "_glide_elapsed_s",
+                "_speed_mod")
+WALK_PART = 6000
+"""Bytes of a walk state per ``/live/cluster/walk`` message."""
+
+
+def walk_state(walk, controls) -> bytes:
+    """Everything a walk needs to be where ``walk`` is now, and to go on from there as it
+    would (its clocks, glide, held cue, keyframes, orbit, noise and jitter tables, the state
+    of its random generator), plus the controls' targets and smoothers (the walk integrates
+    the smoothed speed): a JSON head, then the float64 arrays it names."""
+    arrays = [np.asarray(getattr(walk, name), "<f8") for name in WALK_ARRAYS]
+    arrays += [np.asarray(walk._orbit[0], "<f8"), np.asarray(walk._orbit[1], "<f8"),
+               np.asarray(controls.target, "<f8"), np.asarray(controls.smoothed, "<f8")]
+    head = {name: getattr(walk, name) for name in WALK_NUMBERS}
+    head.update(mode=walk.mode, held_cue=walk.held_cue, glide=bool(walk._glide_active),
+                rng=walk._rng.bit_generator.state, dim=int(walk.dim),
+                shapes=[list(a.shape) for a in arrays])
+    text = json.dumps(head).encode()
+    return b"".join([struct.pack("<I", len(text)), text] + [a.tobytes() for a in arrays])
+
+
+def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0) -> bool:
+    """Put ``walk`` (and the controls' targets and smoothers, except the local ones) where
+    ``walk_state`` found the leader's, then step both on by ``dt`` seconds: a state stamped
+    ``dt`` ago lands where the leader's walk is now. False (nothing changed) when the blob
+    does not fit this walk (another latent size, another registry)."""
+    size = struct.unpack_from("<I", blob)[0]
+    head = json.loads(blob[4:4 + size])
+    offset, arrays = 4 + size, []
+    for shape in head["shapes"]:
+        count = int(np.prod(shape))
+        arrays.append(np.frombuffer(blob, "<f8", count, offset).reshape(shape).copy())
+        offset += 8 * count
+    target, smoothed = arrays[-2], arrays[-1]
+    if head["dim"] != walk.dim or target.shape != controls.target.shape:
+        log.warning("cluster: the leader's walk does not fit this one (latent size %s, %d "
+                    "controls): not taken", head["dim"], target.size)
+        return False
+    for name, array in zip(WALK_ARRAYS, arrays, strict=False):
+        setattr(walk, name, array)
+    walk._orbit = (arrays[len(WALK_ARRAYS)], arrays[len(WALK_ARRAYS) + 1])
+    for name in WALK_NUMBERS:
+        setattr(walk, name, head[name])
+    walk.mode, walk.held_cue = head["mode"], head["held_cue"]
+    if walk.held_cue is not None and walk.cues[walk.held_cue] is None:
+        walk.held_cue = None  # its cue did not come (lost): the walk, not a missing latent
+    walk._glide_active = head["glide"]
+    walk._rng = np.random.default_rng()
+    walk._rng.bit_generator.state = head["rng"]
+    walk._rendered_s = math.nan  # ``out`` is not at the new time: computed when asked
+    shared = _shared_mask(controls.registry)
+    mine = controls.target.copy()  # changes since the stamp that this node already applied
+    np.copyto(controls.target, target, where=shared)
+    np.copyto(controls.smoothed, smoothed, where=shared)
+    np.copyto(controls.value, smoothed, where=shared)  # what the walk reads until a step
+    walk._controls = controls
+    if dt > 0.0:
+        controls.step(dt)
+        speed = controls.registry.index["walk.speed"]
+        walk.advance(dt, controls, float(controls.integral[speed]))
+    np.copyto(controls.target, mine, where=shared & (mine != target))
+    return True
+
+
+def _shared_mask(registry) -> np.ndarray:
+    return np.array([p.kind != "trigger" and not p.name.startswith(LOCAL_VALUES)
+                     for p in registry.params])
+
+
 # --------------------------------------------------------------------------- leader
 class Leader:
     """Stamps, schedules and relays every change of this node's bus (see the module doc)."""
@@ -285,8 +397,12 @@ class Leader:
     role = "leader"
 
     def __init__(self, delay_frames: int = 2, frame_rate: float = 60.0,
-                 clock: LeaderClock | None = None, trace: Trace | None = None) -> None:
+                 clock: LeaderClock | None = None, trace: Trace | None = None,
+                 osc_port: int | None = None, zeroconf_interfaces=None) -> None:
         self.clock = clock or LeaderClock()
+        self.advertiser = (discovery.Advertiser(osc_port, zeroconf_interfaces)
+                           if osc_port else None)
+        """Advertises ``_live-cluster._udp`` with ``osc_port`` (None: not advertised)."""
         self.delay_s = max(delay_frames, 0) / max(frame_rate, 1.0)
         self.frame_rate = frame_rate
         self.session = secrets.randbits(31)
@@ -308,6 +424,8 @@ class Leader:
         self._bus = None
         self._raw_set = None
         self._raw_trigger = None
+        self._capturing: set[tuple[str, int]] = set()
+        """Followers whose walk state is scheduled to be taken (at the state's stamp)."""
 
     # ------------------------------------------------------------------ wiring
     def attach(self, engine) -> None:
@@ -336,6 +454,9 @@ class Leader:
         self._thread = threading.Thread(target=self._run, name="cluster-leader", daemon=True)
         self._thread.start()
         self.trace.write(event="leader_start", session=self.session)
+        if self.advertiser is not None:  # multicast set-up may take a moment: not in the way
+            threading.Thread(target=self.advertiser.start, name="cluster-zeroconf",
+                             daemon=True).start()
 
     def close(self) -> None:
         self._stop.set()
@@ -343,6 +464,8 @@ class Leader:
             self._bus.relay = None  # writes after the show are this machine's again
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+        if self.advertiser is not None:
+            self.advertiser.close()
         self._sock.close()
         self.trace.close()
 
@@ -453,6 +576,23 @@ class Leader:
         messages.append(message(PREFIX + "ready", [at, self.session]))
         self._send(messages, [target])
         self.trace.write(event="state_sent", follower=f"{target[0]}:{target[1]}", at=at)
+        with self._lock:
+            capture = target not in self._capturing and self.timeline is not None
+            self._capturing.add(target)
+        if capture:  # the walk where it is at the stamp, after the values: the render thread
+            self.timeline.at_call(at, lambda walk, controls, t: self._send_walk(
+                walk, controls, t, target))
+
+    def _send_walk(self, walk, controls, t: float, target: tuple[str, int]) -> None:
+        """The walk's state at show time ``t`` (now, on the render thread) to one follower."""
+        with self._lock:
+            self._capturing.discard(target)
+        blob = walk_state(walk, controls)
+        parts = [blob[i:i + WALK_PART] for i in range(0, len(blob), WALK_PART)]
+        self._send([message(PREFIX + "walk", [t, self.session, i, len(parts), part])
+                    for i, part in enumerate(parts)], [target])
+        self.trace.write(event="walk_sent", follower=f"{target[0]}:{target[1]}", at=t,
+                         phase=walk.phase, bytes=len(blob))
 
     def publish_sources(self) -> None:
         """Audio features written since the last call, stamped and relayed (one bundle)."""
@@ -524,9 +664,12 @@ class Follower:
 
     role = "follower"
 
-    def __init__(self, leader: tuple[str, int], port: int = 8010, host: str = "0.0.0.0",
-                 clock: SteeredClock | None = None, trace: Trace | None = None) -> None:
+    def __init__(self, leader: tuple[str, int] | None, port: int = 8010,
+                 host: str = "0.0.0.0", clock: SteeredClock | None = None,
+                 trace: Trace | None = None, zeroconf_interfaces=None) -> None:
         self.leader = leader
+        """(host, OSC port); None: found with zeroconf once started."""
+        self.zeroconf_interfaces = zeroconf_interfaces
         self.port = port
         self.host = host
         self.clock = clock or SteeredClock()
@@ -537,6 +680,12 @@ class Follower:
         self.session: int | None = None
         self.state_session: int | None = None
         """The session whose full state has been scheduled."""
+        self.walk_session: int | None = None
+        """The session whose walk state has been scheduled."""
+        self._walk_parts: dict = {}
+        self._walk_key: tuple | None = None
+        self._applied = {"ready": None, "walk": None, "in_step": None}
+        """Session of the last full state / walk state applied, and in step."""
         self.last_heard = -math.inf
         """Monotonic seconds of the last message from the leader."""
         self.lost = False
@@ -570,11 +719,39 @@ class Follower:
         sock.settimeout(0.1)
         self._sock = sock
         self.port = sock.getsockname()[1]
-        for target, name in ((self._receive, "cluster-rx"), (self._keep, "cluster-tx")):
+        parts = [(self._receive, "cluster-rx"), (self._keep, "cluster-tx")]
+        if self.leader is None:
+            parts.append((self._discover, "cluster-zeroconf"))
+        for target, name in parts:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("cluster: following %s:%d, relay port %d", *self.leader, self.port)
+        if self.leader is not None:
+            log.info("cluster: following %s:%d, relay port %d", *self.leader, self.port)
+        else:
+            log.info("cluster: looking for a leader (zeroconf %s), relay port %d",
+                     discovery.SERVICE, self.port)
+
+    def _discover(self) -> None:
+        """Browse for a leader until one is found (saying so every ``DISCOVER_S``)."""
+        waited = 0.0
+        while not self._stop.is_set():
+            found = discovery.browse(DISCOVER_S, self._stop, self.zeroconf_interfaces)
+            if found is not None:
+                host, port, name = found
+                self.leader = (host, port)
+                log.info("cluster: following %r at %s:%d (found with zeroconf), relay port %d",
+                         name, host, port, self.port)
+                self.trace.write(event="discovered", leader=f"{host}:{port}", name=name)
+                return
+            if self._stop.is_set():
+                return
+            waited += DISCOVER_S
+            log.warning("cluster: no leader found with zeroconf (%s) in %.0f s; still "
+                        "looking (give its address: --follow HOST[:PORT] or [cluster] leader)",
+                        discovery.SERVICE, waited)
+            self.trace.write(event="discover_timeout", waited=waited)
+            self._stop.wait(0.5)  # no zeroconf at all: browse returns at once; do not spin
 
     def close(self) -> None:
         self._stop.set()
@@ -586,6 +763,8 @@ class Follower:
 
     # ------------------------------------------------------------------ sending
     def _send(self, address: str, args: list) -> None:
+        if self.leader is None:
+            return  # not found yet
         try:
             self._sock.sendto(message(address, args), self.leader)
         except OSError:
@@ -596,7 +775,7 @@ class Follower:
         next_hello = next_ping = next_clock = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
-            if self.state_session is None or self.state_session != self.session:
+            if self.state_session != self.session or self.walk_session != self.session:
                 if now >= next_hello:
                     self._send(PREFIX + "hello", [self.port])
                     self.trace.write(event="hello")
@@ -685,13 +864,15 @@ class Follower:
         elif kind == "cue":
             at, slot, blob = float(args[0]) + base, int(args[1]), bytes(args[2])
             cue = np.frombuffer(blob, "<f4").astype(np.float64)
-            self.timeline.at_call(at, lambda walk: walk.set_cue(slot, cue))
+            self.timeline.at_call(at, lambda walk, *_: walk.set_cue(slot, cue))
         elif kind == "ready":
             at, session = float(args[0]) + base, int(args[1])
             if session == self.session:
                 self.state_session = session
-                self.timeline.at_call(at, lambda walk: self.trace.write(
-                    event="in_step", session=session, locked=self.locked))
+                self.timeline.at_call(at, lambda *_: self._arrived("ready", session))
+        elif kind == "walk":
+            self._walk_part(float(args[0]) + base, int(args[1]), int(args[2]), int(args[3]),
+                            bytes(args[4]))
 
     def _state(self, at: float, session: int, scene: str, seed: int, prime: str) -> None:
         """The head of a full state: the scene (when another), the walk's seed, the prime."""
@@ -703,17 +884,54 @@ class Follower:
         if prime:
             self.timeline.at(at, "text.prime", 1.0, prime)
 
-        def reseed(walk, seed=seed):
+        def reseed(walk, *_, seed=seed):
             if walk.seed != seed:  # walk.reseed on the walk: seed + 1, new keyframes
                 walk.seed = seed - 1
                 walk.handle(TriggerEvent("walk.reseed", 1.0, 0, ""))
         self.timeline.at_call(at, reseed)
         self.trace.write(event="state", session=session, at=at)
 
+    def _walk_part(self, at: float, session: int, part: int, count: int, blob: bytes) -> None:
+        """One piece of the leader's walk state; the whole is set at ``at`` (show time here),
+        stepped on to the frame's time when it comes late, as it does."""
+        if session != self.session or not 0 <= part < count:
+            return
+        key = (session, at, count)
+        if key != self._walk_key:
+            self._walk_key, self._walk_parts = key, {}
+        self._walk_parts[part] = blob
+        if len(self._walk_parts) < count:
+            return
+        whole = b"".join(self._walk_parts[i] for i in range(count))
+        self._walk_key, self._walk_parts = None, {}
+        self.walk_session = session
+
+        def take(walk, controls, t):
+            taken = set_walk_state(walk, controls, whole, t - at)
+            self.trace.write(event="walk_in", session=session, at=at, t=t, taken=taken,
+                             phase=walk.phase)
+            self._arrived("walk", session)  # not taken (another model): as close as it gets
+        self.timeline.at_call(at, take)
+
+    def _arrived(self, what: str, session: int) -> None:
+        """The full state or the walk state of ``session`` applied; both: in step."""
+        self._applied[what] = session
+        if (self._applied["ready"] == self._applied["walk"] == session
+                and self._applied["in_step"] != session):
+            self._applied["in_step"] = session
+            self.trace.write(event="in_step", session=session, locked=self.locked)
+
+    @property
+    def in_step(self) -> bool:
+        """The leader's full state and walk state of the current session are applied."""
+        return self.session is not None and self._applied["in_step"] == self.session
+
     def _scene_name(self) -> str:
         return getattr(self, "scene_name", lambda: "")()
 
     def hud_line(self) -> str:
+        if self.leader is None:
+            return "follower: looking for a leader (zeroconf)"
         if self.session is None:
             return f"follower of {self.leader[0]}:{self.leader[1]}: waiting"
         age = time.monotonic() - self.last_heard
@@ -724,7 +942,9 @@ class Follower:
 
     def status(self) -> dict:
         return {"role": "follower", "session": self.session, "show_s": self.clock.now(),
-                "locked": self.locked, "lost": self.lost, "base": self.clock.base,
+                "leader": f"{self.leader[0]}:{self.leader[1]}" if self.leader else None,
+                "in_step": self.in_step, "locked": self.locked, "lost": self.lost,
+                "base": self.clock.base,
                 "rtt": self.rtt, "received": self.received, "ignored": self.ignored,
                 "late": self.timeline.late}
 
@@ -738,12 +958,16 @@ def make_node(cluster_cfg, osc_port: int = 8000, leader: bool = False,
     """The node the config and flags ask for (``--leader``, ``--follow``, ``[cluster] role``),
     or None for a solo show."""
     role = "leader" if leader else ("follower" if follow is not None else cluster_cfg.role)
+    zeroconf = getattr(cluster_cfg, "zeroconf", True)
     if role == "leader":
-        return Leader(cluster_cfg.delay_frames, cluster_cfg.frame_rate)
+        return Leader(cluster_cfg.delay_frames, cluster_cfg.frame_rate,
+                      osc_port=osc_port if zeroconf else None)
     if role == "follower":
         address = follow if follow else cluster_cfg.leader
         if not address:
-            raise ValueError("a follower needs the leader's address: --follow HOST[:PORT] or "
-                             "[cluster] leader")
+            if zeroconf:
+                return Follower(None, cluster_cfg.port)  # found with zeroconf
+            raise ValueError("a follower needs the leader's address (--follow HOST[:PORT] or "
+                             "[cluster] leader), or [cluster] zeroconf = true to find it")
         return Follower(parse_leader(address, osc_port), cluster_cfg.port)
     return None
