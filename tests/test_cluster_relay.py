@@ -418,9 +418,12 @@ def test_leader_and_two_followers_in_network_namespaces(tmp_path):
         f1 = cb.start_node(cluster[1], ["--follow", addr], traces[1], tmp_path / "h1.log")
         assert cb.wait_for(lambda: _events(cb.read_trace(traces[1]), "in_step"), 150), \
             (tmp_path / "h1.log").read_text()[-2000:]
-        # a late joiner: in step within a second of its first frame
-        cb.start_node(cluster[2], ["--follow", addr], traces[2], tmp_path / "h2.log")
-        assert cb.wait_for(lambda: _events(cb.read_trace(traces[2]), "in_step"), 150)
+        # a late joiner, given no address: finds the leader with zeroconf (multicast between
+        # the namespaces), then is in step within a second of its first frame
+        cb.start_node(cluster[2], ["--follow"], traces[2], tmp_path / "h2.log")
+        assert cb.wait_for(lambda: _events(cb.read_trace(traces[2]), "in_step"), 150), \
+            (tmp_path / "h2.log").read_text()[-2000:]
+        assert _events(cb.read_trace(traces[2]), "discovered")[0]["leader"] == f"{addr}:8000"
         values = [0.1 + 0.02 * i for i in range(20)]
         cb.send_controls(cluster[0], values, gap_s=0.05)
         time.sleep(2.0)
