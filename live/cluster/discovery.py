@@ -43,6 +43,7 @@ class Advertiser:
         self.service_name: str | None = None
         """The name registered (``live leader on HOST._live-cluster._udp.local.``)."""
         self._zeroconf = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def start(self) -> bool:
@@ -65,13 +66,19 @@ class Advertiser:
             log.warning("cluster: zeroconf advertisement failed: %s", exc)
             return False
         with self._lock:
-            self._zeroconf, self.service_name = zc, info.name
+            closed = self._closed
+            if not closed:
+                self._zeroconf, self.service_name = zc, info.name
+        if closed:  # closed while this started (a show stopped at once): take it back
+            zc.unregister_all_services()
+            zc.close()
+            return False
         log.info("cluster: advertised as %r (zeroconf, OSC port %d)", info.name, self.osc_port)
         return True
 
     def close(self) -> None:
         with self._lock:
-            zc, self._zeroconf = self._zeroconf, None
+            zc, self._zeroconf, self._closed = self._zeroconf, None, True
         if zc is not None:
             try:
                 zc.unregister_all_services()
