@@ -332,6 +332,36 @@ def test_walk_state_round_trip_steps_on_by_the_time_it_came_late():
     assert not relay.set_walk_state(Walk(4, seed=0), Controls(REG), blob)  # another size
 
 
+def test_a_garbled_walk_state_is_refused_and_changes_nothing():
+    """A walk state is read on the render thread: cut, wrong shapes, NaN, a bad random state
+    or a bad mode are refused before anything is changed."""
+    import json
+    import struct
+
+    controls = Controls(REG)
+    walk = Walk(12, seed=3)
+    blob = relay.walk_state(walk, controls)
+    size = struct.unpack_from("<I", blob)[0]
+    head = json.loads(blob[4:4 + size])
+
+    def with_head(**changes) -> bytes:
+        text = json.dumps({**head, **changes}).encode()
+        return struct.pack("<I", len(text)) + text + blob[4 + size:]
+
+    target = Walk(12, seed=7)
+    before = (target.phase, target.keyframes.copy(), target.seed)
+    bad = [blob[: len(blob) // 2], b"\x00\x00", b"\xff\xff\xff\xff" + blob[4:],
+           with_head(shapes=[[10**9, 12]] + head["shapes"][1:]),
+           with_head(shapes=head["shapes"][:-1]), with_head(mode="sideways"),
+           with_head(phase=float("nan")), with_head(held_cue=99),
+           with_head(rng={"bit_generator": "nope"}),
+           with_head(shapes=[[1000, 12]] + head["shapes"][1:])]
+    for garbled in bad:
+        assert not relay.set_walk_state(target, controls, garbled)
+    assert (target.phase, target.seed) == before[::2]
+    np.testing.assert_array_equal(target.keyframes, before[1])
+
+
 def test_a_follower_without_an_address_finds_the_leader_with_zeroconf(caplog):
     """mDNS on the loopback interface: the leader advertises _live-cluster._udp with its OSC
     port, a follower given no address browses, follows it and gets its state."""

@@ -76,6 +76,7 @@ from live.cluster import discovery
 from live.cluster.sync import MIN_SAMPLES, LeaderClock, OffsetEstimator, SteeredClock
 from live.params import TriggerEvent
 from live.showclock import Timeline
+from live.walk import WALK_MODES
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +325,8 @@ WALK_NUMBERS = ("seed", "phase", "noise_laps", "jitter_s", "time_s", "_glide_ela
                 "_speed_mod")
 WALK_PART = 6000
 """Bytes of a walk state per ``/live/cluster/walk`` message."""
+MAX_WALK_PARTS = 512
+"""At most this many parts (3 MB) make a walk state; a message saying more is dropped."""
 
 
 def walk_state(walk, controls) -> bytes:
@@ -342,22 +345,72 @@ def walk_state(walk, controls) -> bytes:
     return b"".join([struct.pack("<I", len(text)), text] + [a.tobytes() for a in arrays])
 
 
+def _read_walk_state(blob: bytes) -> tuple[dict, list[np.ndarray]]:
+    """The JSON head and the arrays of a ``walk_state`` blob (raises on a garbled one)."""
+    size = struct.unpack_from("<I", blob)[0]
+    if not 0 < size <= len(blob) - 4:
+        raise ValueError("bad head size")
+    head = json.loads(blob[4:4 + size])
+    shapes = head["shapes"]
+    if not isinstance(shapes, list) or len(shapes) != len(WALK_ARRAYS) + 4:
+        raise ValueError("wrong number of arrays")
+    offset, arrays = 4 + size, []
+    for shape in shapes:
+        if not (isinstance(shape, list) and 1 <= len(shape) <= 2
+                and all(isinstance(n, int) and 0 <= n <= 1 << 20 for n in shape)):
+            raise ValueError(f"bad shape {shape!r}")
+        count = int(np.prod(shape))
+        arrays.append(np.frombuffer(blob, "<f8", count, offset).reshape(shape).copy())
+        offset += 8 * count
+    return head, arrays
+
+
+def _walk_state_fits(walk, controls, head: dict, arrays: list[np.ndarray]) -> bool:
+    """Every array has the shape this walk and these controls use (the keyframes: any count
+    the registry allows, of this latent size), and every number is finite."""
+    if head.get("dim") != walk.dim:
+        return False
+    for name, array in zip(WALK_ARRAYS, arrays, strict=False):
+        mine = np.asarray(getattr(walk, name))
+        if name == "keyframes":
+            lo, hi = controls.registry["walk.keyframes"].lo, controls.registry["walk.keyframes"].hi
+            if array.ndim != 2 or array.shape[1] != walk.dim or not lo <= len(array) <= hi:
+                return False
+        elif array.shape != mine.shape:
+            return False
+    extra = arrays[len(WALK_ARRAYS):]
+    if any(a.shape != (walk.dim,) for a in extra[:2]):
+        return False
+    if any(a.shape != controls.target.shape for a in extra[2:]):
+        return False
+    numbers = [head.get(name) for name in WALK_NUMBERS]
+    return (all(isinstance(n, int | float) and math.isfinite(n) for n in numbers)
+            and all(np.isfinite(a).all() for a in arrays)
+            and head.get("mode") in WALK_MODES
+            and (head.get("held_cue") is None
+                 or (isinstance(head["held_cue"], int) and 0 <= head["held_cue"] < len(walk.cues))))
+
+
 def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0) -> bool:
     """Put ``walk`` (and the controls' targets and smoothers, except the local ones) where
     ``walk_state`` found the leader's, then step both on by ``dt`` seconds: a state stamped
     ``dt`` ago lands where the leader's walk is now. False (nothing changed) when the blob
     does not fit this walk (another latent size, another registry)."""
-    size = struct.unpack_from("<I", blob)[0]
-    head = json.loads(blob[4:4 + size])
-    offset, arrays = 4 + size, []
-    for shape in head["shapes"]:
-        count = int(np.prod(shape))
-        arrays.append(np.frombuffer(blob, "<f8", count, offset).reshape(shape).copy())
-        offset += 8 * count
+    try:
+        head, arrays = _read_walk_state(blob)
+    except (ValueError, KeyError, TypeError, struct.error) as exc:  # garbled: not taken
+        log.warning("cluster: a walk state that cannot be read (%s): not taken", exc)
+        return False
     target, smoothed = arrays[-2], arrays[-1]
-    if head["dim"] != walk.dim or target.shape != controls.target.shape:
+    if not _walk_state_fits(walk, controls, head, arrays):
         log.warning("cluster: the leader's walk does not fit this one (latent size %s, %d "
-                    "controls): not taken", head["dim"], target.size)
+                    "controls): not taken", head.get("dim"), target.size)
+        return False
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = head["rng"]
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("cluster: the leader's walk has a bad random state (%s): not taken", exc)
         return False
     for name, array in zip(WALK_ARRAYS, arrays, strict=False):
         setattr(walk, name, array)
@@ -368,8 +421,7 @@ def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0) -> bool:
     if walk.held_cue is not None and walk.cues[walk.held_cue] is None:
         walk.held_cue = None  # its cue did not come (lost): the walk, not a missing latent
     walk._glide_active = head["glide"]
-    walk._rng = np.random.default_rng()
-    walk._rng.bit_generator.state = head["rng"]
+    walk._rng = rng
     walk._rendered_s = math.nan  # ``out`` is not at the new time: computed when asked
     shared = _shared_mask(controls.registry)
     mine = controls.target.copy()  # changes since the stamp that this node already applied
@@ -894,7 +946,7 @@ class Follower:
     def _walk_part(self, at: float, session: int, part: int, count: int, blob: bytes) -> None:
         """One piece of the leader's walk state; the whole is set at ``at`` (show time here),
         stepped on to the frame's time when it comes late, as it does."""
-        if session != self.session or not 0 <= part < count:
+        if session != self.session or not 0 <= part < count or count > MAX_WALK_PARTS:
             return
         key = (session, at, count)
         if key != self._walk_key:
