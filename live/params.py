@@ -330,7 +330,14 @@ class Bus:
 
     def set(self, name: str, value: float | int | bool | str, stamp_ns: int | None = None) -> float:
         """Publish a new value (validated and clamped), or hand it to the cluster ``relay``;
-        returns the stored value (see ``publish``)."""
+        returns the stored value (see ``publish``). A trigger given a value fires (a string
+        is its text) and returns 1.0."""
+        if self.registry[name].kind == "trigger":
+            if isinstance(value, str):
+                self.trigger(name, 1.0, stamp_ns, text=value)
+            else:
+                self.trigger(name, value, stamp_ns)
+            return 1.0
         relay = self.relay
         if relay is not None:
             return relay.set(name, value, stamp_ns)
@@ -353,14 +360,11 @@ class Bus:
         which is returned): a sensor or a peer gone wrong must not stop its thread. Raises
         ``KeyError`` for an unknown name and ``ValueError`` for a wrong type or choice; the
         caller (an OSC handler, a scene loader) decides whether to count or report it.
+        Values only: ``set`` fires triggers.
         """
         param = self.registry[name]
         if param.kind == "trigger":
-            if isinstance(value, str):
-                self.publish_trigger(name, 1.0, stamp_ns, text=value)
-            else:
-                self.publish_trigger(name, value, stamp_ns)
-            return 1.0
+            raise ValueError(f"{name} is a trigger: fire it with set or trigger")
         if isinstance(value, float | np.floating) and not math.isfinite(value):
             self.non_finite += 1
             return float(self._values[self.registry.index[name]])

@@ -205,7 +205,9 @@ class Timeline:
             except ValueError:
                 continue
             if bus is not None:
-                bus.set(name, number)  # the next drain must not undo it
+                # the next drain must not undo it; ``publish`` writes past a cluster leader's
+                # relay, so a change applied here is not relayed again
+                bus.publish(name, number)
             walk.sync(controls)
         self._segment(t1 - t, controls, walk, beat, sources)
         self.now_s = t1

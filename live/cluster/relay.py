@@ -66,7 +66,6 @@ import socket
 import struct
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -218,12 +217,11 @@ class Trace:
 class RelayTimeline(Timeline):
     """The engine's timeline, plus what a cluster node schedules besides control changes:
     audio features and calls (a cue, the walk's seed) at a show time, and the trace of every
-    stamped change when it applies. With ``raw_set`` (the leader), values are written back to
-    the bus past the leader's relay, so applying a change does not relay it again."""
+    stamped change when it applies (values reach the bus through ``Bus.publish``, past the
+    leader's relay, so applying a change does not relay it again)."""
 
-    def __init__(self, raw_set=None, trace: Trace | None = None) -> None:
+    def __init__(self, trace: Trace | None = None) -> None:
         super().__init__()
-        self._raw_bus = SimpleNamespace(set=raw_set) if raw_set is not None else None
         self._extra: list = []  # (at, seq, kind, name, value)
         self._marks: list = []  # (at, seq, name, value): stamped changes, for the trace
         self._extra_seq = itertools.count()
@@ -287,7 +285,6 @@ class RelayTimeline(Timeline):
             else:
                 calls.append((at_s, value))
         marks = self._pop(self._marks, t1)
-        bus = self._raw_bus if self._raw_bus is not None else bus
         if self.trace is not None and self.trace.on:  # the walk at whole show seconds
             k = math.floor(t0 / TRACE_WALK_S) + 1
             while k * TRACE_WALK_S <= t1 and len(calls) < 64:
@@ -485,7 +482,7 @@ class Leader:
         self.engine = engine
         bus = self._bus = engine.bus
         self._raw_set, self._raw_trigger = bus.publish, bus.publish_trigger
-        self.timeline = RelayTimeline(self._raw_set, self.trace)
+        self.timeline = RelayTimeline(self.trace)
         engine.timeline = self.timeline
         bus.relay = self  # every write now comes to set / trigger below
 
@@ -523,14 +520,9 @@ class Leader:
 
     # ------------------------------------------------------------------ the bus
     def set(self, name, value, stamp_ns=None):
+        """A value written to the leader's bus (``Bus.set`` hands triggers to ``trigger``)."""
         bus = self._bus
         param = bus.registry[name]
-        if param.kind == "trigger":
-            if isinstance(value, str):
-                self.trigger(name, 1.0, stamp_ns, text=value)
-            else:
-                self.trigger(name, value, stamp_ns)
-            return 1.0
         if name.startswith(LOCAL_VALUES):
             return self._raw_set(name, value, stamp_ns)
         if isinstance(value, float | np.floating) and not math.isfinite(value):

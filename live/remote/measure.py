@@ -23,6 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from live.framelog import percentile
+
 CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 DRIVER = ("/usr/bin/chromedriver", "chromedriver")
 ADDRESS = "/live/norm/walk/speed"
@@ -184,17 +186,6 @@ def wait_page(driver, rig: Rig, address: str = ADDRESS, timeout: float = 60.0) -
             return
         time.sleep(0.05)
     raise TimeoutError(f"the remote page at {rig.url} did not connect and LISTEN on {address}")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between ranks."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def measure_latency(changes: int = 300, listen_hz: float = 30.0, gap_s: tuple[float, float] =
