@@ -46,6 +46,24 @@ class MissingPackage(RuntimeError):
     """The package (or runtime) an output needs is not there: one warning, no output."""
 
 
+def require(package: str, install: str, *modules: str,
+            only_on: tuple[str, str, str] | None = None) -> list:
+    """Import ``modules`` (default: ``package``) of an output's optional package, or raise
+    ``MissingPackage`` saying how to install it. ``only_on``: (the output's kind, the
+    ``sys.platform`` it exists on, that system's name)."""
+    import importlib
+    import sys
+
+    if only_on is not None and sys.platform != only_on[1]:
+        raise MissingPackage(f"{only_on[0]} runs on {only_on[2]} only")
+    try:
+        return [importlib.import_module(m) for m in modules or (package,)]
+    except (ImportError, OSError) as exc:
+        detail = "" if isinstance(exc, ModuleNotFoundError) else f" ({exc})"
+        raise MissingPackage(f"{package} is not installed or cannot load{detail}: "
+                             f"pip install {install}") from None
+
+
 def frame_rate(fps: float) -> Fraction:
     """``fps`` as the fraction video gear expects: 60 -> 60/1, 59.94 -> 60000/1001,
     29.97 -> 30000/1001, 23.976 -> 24000/1001, anything else to within 1/1000."""

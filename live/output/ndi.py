@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from live.config import OutputConfig
-from live.output import MissingPackage, VideoOutput, frame_rate
+from live.output import VideoOutput, frame_rate, require
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,7 @@ BACKENDS = ("runtime", "cyndilib")
 
 
 def _cyndilib():
-    try:
-        import cyndilib
-    except (ImportError, OSError) as exc:
-        detail = "" if isinstance(exc, ModuleNotFoundError) else f" ({exc})"
-        raise MissingPackage(
-            f"cyndilib is not installed or cannot load{detail}: pip install 'live[ndi]'"
-        ) from None
-    return cyndilib
+    return require("cyndilib", "'live[ndi]'")[0]
 
 
 def loopback_config(folder: Path) -> Path:

@@ -11,10 +11,8 @@ output size by itself. The sender's name is the one Spout receivers list.
 
 from __future__ import annotations
 
-import sys
-
 from live.config import OutputConfig
-from live.output import MissingPackage, VideoOutput
+from live.output import VideoOutput, require
 
 GL_RGBA = 0x1908
 
@@ -25,13 +23,7 @@ class SpoutOutput(VideoOutput):
     kind = "Spout"
 
     def __init__(self, name: str, cfg: OutputConfig) -> None:
-        if sys.platform != "win32":
-            raise MissingPackage("Spout runs on Windows only")
-        try:
-            import SpoutGL  # noqa: F401
-        except (ImportError, OSError) as exc:
-            raise MissingPackage(f"SpoutGL is not installed or cannot load ({exc}): "
-                                 "pip install SpoutGL") from None
+        require("SpoutGL", "SpoutGL", only_on=("Spout", "win32", "Windows"))
         super().__init__(name, cfg)
         self._sender = None
         self._gl = False

@@ -12,11 +12,10 @@ stays. While no client is connected the tap is switched off.
 
 from __future__ import annotations
 
-import sys
 import time
 
 from live.config import OutputConfig
-from live.output import MissingPackage, VideoOutput
+from live.output import VideoOutput, require
 
 CLIENT_POLL_S = 0.5
 
@@ -27,14 +26,9 @@ class SyphonOutput(VideoOutput):
     kind = "Syphon"
 
     def __init__(self, name: str, cfg: OutputConfig) -> None:
-        if sys.platform != "darwin":
-            raise MissingPackage("Syphon runs on macOS only")
-        try:
-            import Metal  # noqa: F401  (pyobjc-framework-metal, a syphon-python dependency)
-            import syphon  # noqa: F401
-        except (ImportError, OSError) as exc:
-            raise MissingPackage(f"syphon-python is not installed or cannot load ({exc}): "
-                                 "pip install syphon-python") from None
+        # Metal: pyobjc-framework-metal, a syphon-python dependency
+        require("syphon-python", "syphon-python", "Metal", "syphon",
+                only_on=("Syphon", "darwin", "macOS"))
         super().__init__(name, cfg)
         self._server = None
         self._texture = None
