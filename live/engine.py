@@ -71,6 +71,8 @@ class Engine(Switching):
         # the fixed parameters and every scene's ISF layer inputs (live/layers.py)
         self.registry = registry or show_registry(cfg.path("scenes"), use_library(cfg))
         self.bus = bus or Bus(self.registry)
+        self.key_bus = self.bus
+        """Where the keyboard writes (a cluster follower forwards it to its leader)."""
         self.controls = Controls(self.registry)
         self.fixed_dt = fixed_dt
         self.show_clock = clock or (SteppedClock(fixed_dt) if fixed_dt is not None
@@ -265,8 +267,8 @@ class Engine(Switching):
             name = event.name
             if name.startswith(("cue.", "walk.")):
                 self.walk.handle(event)
-            elif name == "fx.flash":
-                self.compositor.flash(event.arg or 1.0)
+            elif name == "fx.flash":  # from its stamped time, or this frame's
+                self.compositor.flash(event.arg or 1.0, event.at_s)
             elif name.startswith("layer."):  # an ISF event input
                 self.compositor.isf.trigger(name)
             elif name == "show.hud":
@@ -331,7 +333,7 @@ class Engine(Switching):
                 t0 = now
 
                 events = self.display.poll()
-                handle_events(events, self.bus)
+                handle_events(events, self.key_bus)
                 if self.text is not None and any(e.type in RESIZE_EVENTS for e in events):
                     self.text.layer.resize(self.display.output_size)
                 self.bus.drain(self.controls)
@@ -387,7 +389,7 @@ class Engine(Switching):
                 overlays = self.text.layer.update(dt, self.controls) if self.text else []
                 hud = self.hud.update(dt, self.hud_lines())
                 self.display.reading = self.recording.active
-                self.display.compose(self.controls, dt, overlays, hud)
+                self.display.compose(self.controls, dt, overlays, hud, show_s=last_s)
                 t4 = time.perf_counter()
                 stages[3] = (t4 - t3) * 1e3
 

@@ -301,6 +301,8 @@ class TriggerEvent:
     arg: float
     stamp_ns: int
     text: str = ""
+    at_s: float = math.nan
+    """The show time it was stamped for (live/showclock.py), or NaN: at once."""
 
 
 class Bus:
@@ -464,6 +466,10 @@ class Controls:
         self.integral = np.zeros_like(self.value)
         """Per parameter: the integral of its smoothed value over the last ``step``
         (value-seconds); discrete ones hold their new value over the whole step."""
+        self.total = np.zeros_like(self.value)
+        """Per parameter: the integral of its smoothed value since the show started, the
+        sum of ``integral`` (a rate's accumulated distance: the compositor's spin and layer
+        phases), a function of show time like the smoothers."""
         self._tau = np.maximum(registry.smooth_s, 1e-9)
         self._alpha = np.zeros_like(self.value)
         self._delta = np.zeros_like(self.value)
@@ -490,6 +496,7 @@ class Controls:
         np.multiply(self.target, dt, out=self._alpha)  # alpha is spent: reused as T dt
         self.integral += self._alpha
         np.copyto(self.integral, self._alpha, where=self._discrete)
+        self.total += self.integral
 
     def set_target(self, name: str, value: float | int | bool | str) -> float:
         """Set one target (validated and clamped like ``Bus.set``) between two ``step``

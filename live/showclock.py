@@ -194,7 +194,7 @@ class Timeline:
                 if not math.isfinite(arg):
                     continue
                 arg = min(max(arg, param.lo), param.hi)
-                event = TriggerEvent(name, arg, controls.newest_stamp_ns, text)
+                event = TriggerEvent(name, arg, controls.newest_stamp_ns, text, at_s)
                 if name.startswith(WALK_TRIGGERS):
                     walk.handle(event)  # at its time: the glide and the phase jump start here
                 else:

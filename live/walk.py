@@ -47,6 +47,11 @@ LATENT_LIMIT = 1e3
 """Largest magnitude of one latent component a cue may hold. Walk outputs are Gaussian-like
 (a few units at most); this is far beyond, yet squares of it cannot overflow a norm."""
 _DEFAULTS = {p.name: p.default_number() for p in REGISTRY}
+STATE_ARRAYS = ("keyframes", "_noise_phase", "_noise_freq", "_jitter_phase", "_jitter_freq",
+                "_glide_from")
+"""The arrays of ``Walk.state`` besides the orbit's two (float64 each)."""
+STATE_NUMBERS = ("seed", "phase", "noise_laps", "jitter_s", "time_s", "_glide_elapsed_s",
+                 "_speed_mod")
 
 
 def finite_latent(values: object, dim: int) -> np.ndarray:
@@ -363,6 +368,65 @@ class Walk:
         self._speed_mod = float(mod) if math.isfinite(mod) else 0.0
         self._rendered_s = self.time_s
         return self._checked()
+
+    # ----------------------------------------------------------------- state
+    def state(self) -> tuple[dict, list[np.ndarray]]:
+        """Everything needed to be where this walk is now and go on as it would (another
+        node's walk, live/cluster): a head of plain values (clocks, mode, held cue, glide,
+        the random generator's state) and float64 arrays (``STATE_ARRAYS``, then the orbit's
+        two axes). Cue latents are not in it (stored cues travel on their own)."""
+        arrays = [np.asarray(getattr(self, name), "<f8") for name in STATE_ARRAYS]
+        arrays += [np.asarray(axis, "<f8") for axis in self._orbit]
+        head = {name: getattr(self, name) for name in STATE_NUMBERS}
+        head.update(mode=self.mode, held_cue=self.held_cue, glide=bool(self._glide_active),
+                    rng=self._rng.bit_generator.state, dim=int(self.dim))
+        return head, arrays
+
+    def set_state(self, head: dict, arrays: list[np.ndarray], controls: Controls) -> str | None:
+        """Take a ``state()`` (the arrays are kept, not copied), with ``controls`` set as the
+        leader's were. Returns why it does not fit this walk (another latent size, a wrong
+        shape, a number that is not finite, a bad random state), with nothing changed, or
+        None."""
+        keyframes = controls.registry["walk.keyframes"]
+        if head.get("dim") != self.dim:
+            return f"latent size {head.get('dim')!r}, this walk's is {self.dim}"
+        if len(arrays) != len(STATE_ARRAYS) + 2:
+            return "wrong number of arrays"
+        for name, array in zip(STATE_ARRAYS, arrays, strict=False):
+            if name == "keyframes":
+                if array.ndim != 2 or array.shape[1] != self.dim or \
+                        not keyframes.lo <= len(array) <= keyframes.hi:
+                    return f"keyframes of shape {array.shape}"
+            elif array.shape != np.shape(getattr(self, name)):
+                return f"{name.strip('_')} of shape {array.shape}"
+        if any(axis.shape != (self.dim,) for axis in arrays[len(STATE_ARRAYS):]):
+            return "an orbit of another size"
+        numbers = [head.get(name) for name in STATE_NUMBERS]
+        if not (all(isinstance(n, int | float) and math.isfinite(n) for n in numbers)
+                and all(np.isfinite(a).all() for a in arrays)):
+            return "a number that is not finite"
+        held = head.get("held_cue")
+        if head.get("mode") not in WALK_MODES or not (
+                held is None or (isinstance(held, int) and 0 <= held < len(self.cues))):
+            return "an unknown mode or cue"
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = head["rng"]
+        except (ValueError, TypeError, KeyError) as exc:
+            return f"a bad random state ({exc})"
+        for name, array in zip(STATE_ARRAYS, arrays, strict=False):
+            setattr(self, name, array)
+        self._orbit = (arrays[len(STATE_ARRAYS)], arrays[len(STATE_ARRAYS) + 1])
+        for name in STATE_NUMBERS:
+            setattr(self, name, head[name])
+        self.mode, self.held_cue = head["mode"], held
+        if held is not None and self.cues[held] is None:
+            self.held_cue = None  # its cue did not come (lost): the walk, not a missing latent
+        self._glide_active = bool(head.get("glide"))
+        self._rng = rng
+        self._controls = controls
+        self._rendered_s = math.nan  # ``out`` is not at the new time: computed when asked
+        return None
 
     def _checked(self) -> np.ndarray:
         """The output if it is finite (then kept as the last good one); otherwise the last

@@ -329,7 +329,57 @@ def test_walk_state_round_trip_steps_on_by_the_time_it_came_late():
     assert other.phase == pytest.approx(walk.phase, abs=1e-12)
     np.testing.assert_allclose(other.render(other_controls), walk.render(controls),
                                rtol=1e-9, atol=1e-9)
+    # the integrals since the show started too (the compositor's spin and layer phases)
+    np.testing.assert_allclose(other_controls.total, controls.total, rtol=1e-12, atol=1e-12)
+    assert controls.total[REG.index["walk.speed"]] > 0.5
     assert not relay.set_walk_state(Walk(4, seed=0), Controls(REG), blob)  # another size
+
+
+def test_a_followers_keyboard_steers_the_leader_and_keeps_its_own_keys_local():
+    """Keys on a follower go to the leader as controller OSC (a real UDP socket standing for
+    the leader's OSC port, read by a real ``OscInput``); show keys stay on the follower."""
+    import socket
+
+    import pygame
+
+    from live.config import OscConfig
+    from live.control.keyboard import handle_key
+    from live.control.osc import OscInput
+
+    port = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    port.bind(("127.0.0.1", 0))
+    port.settimeout(5.0)
+    follower = relay.Follower(port.getsockname(), port=0, host="127.0.0.1",
+                              trace=relay.Trace(None, "follower"))
+    engine = _engine(Bus(REG))
+    follower.attach(engine)
+    follower.start()
+    lead_bus = Bus(REG)
+    osc = OscInput(lead_bus, OscConfig())
+    try:
+        for key in (pygame.K_UP, pygame.K_b, pygame.K_3, pygame.K_t, pygame.K_h, pygame.K_x):
+            handle_key(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0), engine.key_bus)
+        got = []
+        while len(got) < 5:
+            data, client = port.recvfrom(65536)
+            got += [(a, args) for a, args in relay.parse(data)
+                    if not a.startswith(relay.PREFIX)]  # not its hellos and pings
+        assert [a for a, _ in got] == ["/live/walk/speed", "/live/fx/flash", "/live/walk/mode",
+                                       "/live/tempo/tap", "/live/text/visible"]
+        for address, args in got:
+            osc.handle_message(address, args, client, 0)
+        assert osc.stats.applied == 5
+        assert lead_bus.get("walk.speed") == pytest.approx(REG["walk.speed"].default * 1.25)
+        assert lead_bus.get("walk.mode") == REG["walk.mode"].clamp("orbit")
+        assert lead_bus.get("text.visible") == 1.0
+        assert sorted(t.name for t in lead_bus._triggers) == ["fx.flash", "tempo.tap"]
+        # on the follower: only the HUD key, and nothing changed that the leader owns
+        assert [t.name for t in engine.bus._triggers] == ["show.hud"]
+        assert engine.bus.get("walk.speed") == REG["walk.speed"].default
+        assert engine.key_bus.forwarded == 5
+    finally:
+        follower.close()
+        port.close()
 
 
 def test_a_garbled_walk_state_is_refused_and_changes_nothing():

@@ -75,7 +75,7 @@ from live.cluster import discovery
 from live.cluster.sync import MIN_SAMPLES, LeaderClock, OffsetEstimator, SteeredClock
 from live.params import TriggerEvent
 from live.showclock import Timeline
-from live.walk import WALK_MODES
+from live.walk import STATE_ARRAYS
 
 log = logging.getLogger(__name__)
 
@@ -315,29 +315,24 @@ class RelayTimeline(Timeline):
 
 
 # --------------------------------------------------------------------------- the walk's state
-WALK_ARRAYS = ("keyframes", "_noise_phase", "_noise_freq", "_jitter_phase", "_jitter_freq",
-               "_glide_from")
-"""The walk's arrays that its time state needs besides the clocks (float64 each)."""
-WALK_NUMBERS = ("seed", "phase", "noise_laps", "jitter_s", "time_s", "_glide_elapsed_s",
-                "_speed_mod")
 WALK_PART = 6000
 """Bytes of a walk state per ``/live/cluster/walk`` message."""
 MAX_WALK_PARTS = 512
 """At most this many parts (3 MB) make a walk state; a message saying more is dropped."""
+CONTROL_ARRAYS = ("target", "smoothed", "total")
+"""The controls' arrays a walk state carries after the walk's own."""
 
 
 def walk_state(walk, controls) -> bytes:
     """Everything a walk needs to be where ``walk`` is now, and to go on from there as it
-    would (its clocks, glide, held cue, keyframes, orbit, noise and jitter tables, the state
-    of its random generator), plus the controls' targets and smoothers (the walk integrates
-    the smoothed speed): a JSON head, then the float64 arrays it names."""
-    arrays = [np.asarray(getattr(walk, name), "<f8") for name in WALK_ARRAYS]
-    arrays += [np.asarray(walk._orbit[0], "<f8"), np.asarray(walk._orbit[1], "<f8"),
-               np.asarray(controls.target, "<f8"), np.asarray(controls.smoothed, "<f8")]
-    head = {name: getattr(walk, name) for name in WALK_NUMBERS}
-    head.update(mode=walk.mode, held_cue=walk.held_cue, glide=bool(walk._glide_active),
-                rng=walk._rng.bit_generator.state, dim=int(walk.dim),
-                shapes=[list(a.shape) for a in arrays])
+    would (``Walk.state``: its clocks, glide, held cue, keyframes, orbit, noise and jitter
+    tables, the state of its random generator), plus the controls' targets, smoothers and
+    integrals since the show started (the walk integrates the smoothed speed; the
+    compositor's spin and layer phases are integrals): a JSON head, then the float64 arrays
+    it names."""
+    head, arrays = walk.state()
+    arrays += [np.asarray(getattr(controls, name), "<f8") for name in CONTROL_ARRAYS]
+    head["shapes"] = [list(a.shape) for a in arrays]
     text = json.dumps(head).encode()
     return b"".join([struct.pack("<I", len(text)), text] + [a.tobytes() for a in arrays])
 
@@ -349,7 +344,7 @@ def _read_walk_state(blob: bytes) -> tuple[dict, list[np.ndarray]]:
         raise ValueError("bad head size")
     head = json.loads(blob[4:4 + size])
     shapes = head["shapes"]
-    if not isinstance(shapes, list) or len(shapes) != len(WALK_ARRAYS) + 4:
+    if not isinstance(shapes, list) or len(shapes) != len(STATE_ARRAYS) + 2 + len(CONTROL_ARRAYS):
         raise ValueError("wrong number of arrays")
     offset, arrays = 4 + size, []
     for shape in shapes:
@@ -362,75 +357,37 @@ def _read_walk_state(blob: bytes) -> tuple[dict, list[np.ndarray]]:
     return head, arrays
 
 
-def _walk_state_fits(walk, controls, head: dict, arrays: list[np.ndarray]) -> bool:
-    """Every array has the shape this walk and these controls use (the keyframes: any count
-    the registry allows, of this latent size), and every number is finite."""
-    if head.get("dim") != walk.dim:
-        return False
-    for name, array in zip(WALK_ARRAYS, arrays, strict=False):
-        mine = np.asarray(getattr(walk, name))
-        if name == "keyframes":
-            lo, hi = controls.registry["walk.keyframes"].lo, controls.registry["walk.keyframes"].hi
-            if array.ndim != 2 or array.shape[1] != walk.dim or not lo <= len(array) <= hi:
-                return False
-        elif array.shape != mine.shape:
-            return False
-    extra = arrays[len(WALK_ARRAYS):]
-    if any(a.shape != (walk.dim,) for a in extra[:2]):
-        return False
-    if any(a.shape != controls.target.shape for a in extra[2:]):
-        return False
-    numbers = [head.get(name) for name in WALK_NUMBERS]
-    return (all(isinstance(n, int | float) and math.isfinite(n) for n in numbers)
-            and all(np.isfinite(a).all() for a in arrays)
-            and head.get("mode") in WALK_MODES
-            and (head.get("held_cue") is None
-                 or (isinstance(head["held_cue"], int) and 0 <= head["held_cue"] < len(walk.cues))))
-
-
 def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0) -> bool:
-    """Put ``walk`` (and the controls' targets and smoothers, except the local ones) where
-    ``walk_state`` found the leader's, then step both on by ``dt`` seconds: a state stamped
-    ``dt`` ago lands where the leader's walk is now. False (nothing changed) when the blob
-    does not fit this walk (another latent size, another registry)."""
+    """Put ``walk`` (and the controls' targets, smoothers and integrals, except the local
+    ones) where ``walk_state`` found the leader's, then step both on by ``dt`` seconds: a
+    state stamped ``dt`` ago lands where the leader's walk is now. False (nothing changed)
+    when the blob does not fit this walk (another latent size, another registry)."""
     try:
         head, arrays = _read_walk_state(blob)
     except (ValueError, KeyError, TypeError, struct.error) as exc:  # garbled: not taken
         log.warning("cluster: a walk state that cannot be read (%s): not taken", exc)
         return False
-    target, smoothed = arrays[-2], arrays[-1]
-    if not _walk_state_fits(walk, controls, head, arrays):
-        log.warning("cluster: the leader's walk does not fit this one (latent size %s, %d "
-                    "controls): not taken", head.get("dim"), target.size)
+    mine = arrays[-len(CONTROL_ARRAYS):]
+    if any(a.shape != controls.target.shape or not np.isfinite(a).all() for a in mine):
+        log.warning("cluster: the leader's controls do not fit these (%d controls, this "
+                    "node has %d): not taken", mine[0].size, controls.target.size)
         return False
-    rng = np.random.default_rng()
-    try:
-        rng.bit_generator.state = head["rng"]
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning("cluster: the leader's walk has a bad random state (%s): not taken", exc)
+    why = walk.set_state(head, arrays[:-len(CONTROL_ARRAYS)], controls)
+    if why is not None:
+        log.warning("cluster: the leader's walk does not fit this one (%s): not taken", why)
         return False
-    for name, array in zip(WALK_ARRAYS, arrays, strict=False):
-        setattr(walk, name, array)
-    walk._orbit = (arrays[len(WALK_ARRAYS)], arrays[len(WALK_ARRAYS) + 1])
-    for name in WALK_NUMBERS:
-        setattr(walk, name, head[name])
-    walk.mode, walk.held_cue = head["mode"], head["held_cue"]
-    if walk.held_cue is not None and walk.cues[walk.held_cue] is None:
-        walk.held_cue = None  # its cue did not come (lost): the walk, not a missing latent
-    walk._glide_active = head["glide"]
-    walk._rng = rng
-    walk._rendered_s = math.nan  # ``out`` is not at the new time: computed when asked
     shared = _shared_mask(controls.registry)
-    mine = controls.target.copy()  # changes since the stamp that this node already applied
+    applied = controls.target.copy()  # changes since the stamp that this node already applied
+    target, smoothed, total = mine
     np.copyto(controls.target, target, where=shared)
     np.copyto(controls.smoothed, smoothed, where=shared)
     np.copyto(controls.value, smoothed, where=shared)  # what the walk reads until a step
-    walk._controls = controls
+    np.copyto(controls.total, total, where=shared)
     if dt > 0.0:
         controls.step(dt)
         speed = controls.registry.index["walk.speed"]
         walk.advance(dt, controls, float(controls.integral[speed]))
-    np.copyto(controls.target, mine, where=shared & (mine != target))
+    np.copyto(controls.target, applied, where=shared & (applied != target))
     return True
 
 
@@ -745,6 +702,7 @@ class Follower:
     def attach(self, engine) -> None:
         self.engine = engine
         engine.timeline = self.timeline
+        engine.key_bus = KeyForward(engine.bus, self)  # its keyboard steers the leader
 
     def wrap_osc(self, handle_message):
         """``OscInput.handle_message`` that drops controller messages (the leader's job)."""
@@ -991,6 +949,41 @@ class Follower:
                 "base": self.clock.base,
                 "rtt": self.rtt, "received": self.received, "ignored": self.ignored,
                 "late": self.timeline.late}
+
+
+class KeyForward:
+    """A follower's keyboard: what stays on a node (``show.*``: HUD, fullscreen, snapshot,
+    recording, quit; MIDI learn) goes to this node's bus; every other change is sent to the
+    leader as the controller OSC a phone would send, and comes back stamped to every node,
+    this one included (so a key pressed on any machine of a wall moves the whole show; a tap
+    tempo is timed on the leader). While no leader is known the key does nothing."""
+
+    def __init__(self, bus, follower: Follower) -> None:
+        self.bus = bus
+        self.follower = follower
+        self.forwarded = 0
+
+    def get(self, name: str):
+        return self.bus.get(name)
+
+    def set(self, name: str, value, stamp_ns=None):
+        if name.startswith(LOCAL_VALUES):
+            return self.bus.set(name, value, stamp_ns)
+        param = self.bus.registry[name]
+        number = float(param.clamp(value))
+        self._forward(param.address, [number])
+        return number
+
+    def trigger(self, name: str, arg: float = 1.0, stamp_ns=None, text: str = "") -> bool:
+        if name.startswith(LOCAL_TRIGGERS) and name != "tempo.tap":
+            return self.bus.trigger(name, arg, stamp_ns, text)
+        param = self.bus.registry[name]
+        self._forward(param.address, [text[:200]] if param.text else [float(arg)])
+        return True
+
+    def _forward(self, address: str, args: list) -> None:
+        self.forwarded += 1
+        self.follower._send(address, args)
 
 
 def _value(arg):

@@ -111,14 +111,24 @@ class Compositor:
         self._blend_pass: Pass | None = None
         self._tile_wanted = tile
         self.resize(output_size, render_scale)
-        self._spin_deg = 0.0
+        self.show_s = 0.0
+        """The show time of the frame being drawn (``render``'s ``show_s``, or the sum of its
+        ``dt`` when none is given)."""
+        self._flash_peak = 0.0
+        self._flash_at: float | None = 0.0
+        """The show time the last flash started (None: the next frame drawn)."""
         self._flash = 0.0
+        """The flash's level in the frame drawn."""
+        self._extra = {"fx.spin": 0.0}
+        """Per rate (spin, layer speeds): this node's sum of ``value * dt`` beyond the
+        controls' exact integral (the modulation on top; the whole rate without one)."""
         self._fade_s = 0.0
         self._fade_elapsed_s = math.inf
         self._fold_key: tuple[int, int] | None = None
         self._has_trail = False
         self._index = 0
-        self._layer_phase = dict.fromkeys(range(1, LAYER_SLOTS + 1), 0.0)
+        self._extra.update(dict.fromkeys(
+            (f"layer{slot}.speed" for slot in range(1, LAYER_SLOTS + 1)), 0.0))
         self.isf = IsfStack(ctx, self)
         """The scene's ISF layers and transition (live/render/isf/stack.py)."""
         # the passes every frame needs, now: a broken install fails here, before the show
@@ -237,14 +247,42 @@ class Compositor:
             self._fade_elapsed_s = 0.0
             self.isf.start(transition)
 
-    def flash(self, strength: float) -> None:
-        self._flash = max(self._flash, min(max(strength, 0.0), 1.0))
+    def flash(self, strength: float, at_s: float | None = None) -> None:
+        """Flash toward white at ``strength`` from show time ``at_s`` (None: the next frame
+        drawn), decaying with ``fx.flash_decay``; a weaker flash than the one still showing
+        changes nothing."""
+        strength = min(max(strength, 0.0), 1.0)
+        if strength >= self._flash:
+            self._flash_peak = self._flash = strength
+            self._flash_at = at_s if at_s is not None and math.isfinite(at_s) else None
+
+    def _integrate(self, controls, name: str, dt: float, timed: bool) -> float:
+        """The integral of control ``name`` since the show started. ``timed`` (the engine's
+        stepped ``Controls`` and a show clock): the controls' exact integral of the smoothed
+        value, a function of show time, plus the modulation on top summed per frame; else the
+        value summed per frame."""
+        if timed:
+            i = controls.registry.index[name]
+            self._extra[name] += (controls.value[i] - controls.smoothed[i]) * dt
+            return float(controls.total[i]) + self._extra[name]
+        self._extra[name] += controls[name] * dt
+        return self._extra[name]
 
     # ------------------------------------------------------------------ per frame
-    def render(self, controls, dt: float, overlays=(), hud=(), before_hud=None) -> None:
+    def render(self, controls, dt: float, overlays=(), hud=(), before_hud=None,
+               show_s: float | None = None) -> None:
         """Compose one frame from the last upload into ``self.output`` (or the window).
         ``overlays`` and ``hud`` are ``(Sprite, rect)`` pairs, rects ``(x, y, w, h)`` in output
-        pixels; ``before_hud()`` runs after the overlays, before the HUD (read-backs)."""
+        pixels; ``before_hud()`` runs after the overlays, before the HUD (read-backs).
+
+        ``show_s``: the frame's show-clock reading (live/showclock.py), given by the engine
+        with its stepped ``Controls``: spin, the layers' phases, the flash and ISF ``TIME`` are
+        then functions of show time (the same on every node of a show for the same reading).
+        Without it they follow the sum of ``dt``."""
+        timed = show_s is not None and hasattr(controls, "total")
+        self.show_s = show_s if timed else self.show_s + max(dt, 0.0)
+        if self._flash_at is None:
+            self._flash_at = self.show_s
         mirror = int(controls["fx.mirror"])
         segments = int(controls["fx.kaleido"])
         key = (mirror, segments)
@@ -253,18 +291,18 @@ class Compositor:
                 self.start_fade(controls["fx.crossfade"])
             self._fold_key = key
 
-        neural = self._neural(controls, dt, mirror, segments)
-        picture = self._layers(neural, controls, dt)
+        neural = self._neural(controls, dt, mirror, segments, timed)
+        picture = self._layers(neural, controls, dt, timed)
         picture = self.isf.render(picture, neural, controls, dt, self.stack)
         self._picture = picture
         self._to_output(picture, controls, dt, overlays, hud, before_hud)
 
-    def _layers(self, picture: Target, controls, dt: float) -> Target:
+    def _layers(self, picture: Target, controls, dt: float, timed: bool) -> Target:
         """Each layer that is on, composed over the stack in slot order (one pass each)."""
         index = 0
         for slot in range(1, LAYER_SLOTS + 1):
             prefix = f"layer{slot}."
-            self._layer_phase[slot] += dt * controls[prefix + "speed"]
+            phase = self._integrate(controls, prefix + "speed", dt, timed)
             source = int(controls[prefix + "source"])
             opacity = controls[prefix + "opacity"]
             if source == 0 or opacity <= 1e-3:
@@ -278,7 +316,7 @@ class Compositor:
             p.set("flip_y", False)
             p.set("canvas_size", self.canvas_size)
             p.set("view", self.view)
-            p.set("phase", self._layer_phase[slot] % 3600.0)
+            p.set("phase", phase % 3600.0)
             p.set("scale", controls[prefix + "scale"])
             p.set("hue", controls[prefix + "hue"])
             p.set("opacity", opacity)
@@ -308,10 +346,11 @@ class Compositor:
         p.bind(below=below.texture, layer_image=layer.texture)
         p.draw(out.framebuffer)
 
-    def _neural(self, controls, dt: float, mirror: int, segments: int) -> Target:
-        self._spin_deg = (self._spin_deg + controls["fx.spin"] * dt) % 360.0
+    def _neural(self, controls, dt: float, mirror: int, segments: int, timed: bool) -> Target:
+        spin_deg = self._integrate(controls, "fx.spin", dt, timed) % 360.0
         if self._flash > 0.0:
-            self._flash *= math.exp(-dt / controls["fx.flash_decay"])
+            age = max(self.show_s - self._flash_at, 0.0)
+            self._flash = self._flash_peak * math.exp(-age / controls["fx.flash_decay"])
             if self._flash < 1e-3:
                 self._flash = 0.0
         # master and flash act on every layer: the output pass applies them
@@ -327,7 +366,7 @@ class Compositor:
         p.set("canvas_size", self.canvas_size)
         p.set("view", self.view)
         p.set("source_scale", source_scale(self.canvas_size, self.fit))
-        p.set("rotozoom", rotozoom(controls["fx.rotate"] + self._spin_deg,
+        p.set("rotozoom", rotozoom(controls["fx.rotate"] + spin_deg,
                                    1.0 / controls["fx.zoom"]))
         p.set("segments", segments)
         p.set("matrix", matrix)

@@ -165,10 +165,13 @@ class Display:
         """Have the next ``present`` read back the output (without the HUD) into ``captured``."""
         self._capture = True
 
-    def compose(self, controls, dt: float, overlays=(), hud=()) -> None:
-        """Compose a frame, read back what a recording or snapshot needs, draw the HUD."""
+    def compose(self, controls, dt: float, overlays=(), hud=(),
+                show_s: float | None = None) -> None:
+        """Compose a frame, read back what a recording or snapshot needs, draw the HUD
+        (``show_s``: the frame's show-clock reading, see ``Compositor.render``)."""
         self.timer.begin()
-        self.compositor.render(controls, dt, overlays, hud, before_hud=self._read_back)
+        self.compositor.render(controls, dt, overlays, hud, before_hud=self._read_back,
+                               show_s=show_s)
         self.compositor_ms = self.timer.end()
         scale = self.scale.update(self.compositor_ms)
         if scale != self.compositor.render_scale:

@@ -217,7 +217,7 @@ class IsfStack:
         """Draw the scene's layers over ``picture``; returns the new top of the stack."""
         if self.updates:
             self.take_updates()
-        self.time_s += dt
+        self.time_s = self.compositor.show_s  # ISF TIME: show time (the same on every node)
         self.frame_index += 1
         layers = self.layers
         if not layers:
