@@ -72,6 +72,10 @@ class Engine(Switching):
         self.registry = registry or show_registry(cfg.path("scenes"), use_library(cfg))
         self.bus = bus or Bus(self.registry)
         self.key_bus = self.bus
+        self.beat_at = None
+        """Ableton Link (live/control/link.py) when on: ``beat_at(mono_s, show_s)`` gives the
+        session's beat phase at the frame's clock reading (taken at local ``time.monotonic``
+        ``mono_s``; None: keep the last), written to ``tempo.phase`` once a frame."""
         """Where the keyboard writes (a cluster follower forwards it to its leader)."""
         self.controls = Controls(self.registry)
         self.fixed_dt = fixed_dt
@@ -328,6 +332,7 @@ class Engine(Switching):
                     self._bring_in_pending_scene()
                 now = time.perf_counter()
                 prev_s, last_s = last_s, self.show_clock.read()
+                read_mono = time.monotonic()
                 dt = last_s - prev_s
                 stages = self._stages
                 t0 = now
@@ -340,6 +345,10 @@ class Engine(Switching):
                 self.timeline.advance(prev_s, last_s, self.controls, self.walk, self.clock,
                                       self.sources, self.bus)
                 self.sources.step(dt)
+                if self.beat_at is not None:  # Link's phase at this frame's reading
+                    phase = self.beat_at(read_mono, last_s)
+                    if phase is not None:
+                        self.sources.set("tempo.phase", phase)
                 self.clock.count(self.sources["tempo.phase"])
                 self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()
