@@ -344,7 +344,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         gallery = _gallery(cfg, args) if args.playlist else None
-        scene_name = args.scene or (gallery["scene"] if gallery else None)
+        resumed = getattr(cluster, "resume_from", None)  # a leader going on from its save
+        scene_name = (args.scene or (resumed.scene if resumed is not None else None)
+                      or (gallery["scene"] if gallery else None))
         scene, model, choice = _prepare(cfg, scene_name, args.model)
         fixed_dt = 1.0 / cfg.record.fps if args.headless and args.frames and args.record else None
         text_model = _text_model(cfg, scene)
@@ -386,9 +388,11 @@ def _cluster_node(cfg: config_mod.Config, args: argparse.Namespace):
     if args.leader and args.follow is not None:
         raise UserError("--leader and --follow: a node is one or the other")
     from live.cluster.relay import make_node
+    from live.scenes import list_scenes
 
     try:
-        return make_node(cfg.cluster, cfg.osc.port, args.leader, args.follow)
+        return make_node(cfg.cluster, cfg.osc.port, args.leader, args.follow,
+                         cfg.path("cluster_state"), list_scenes(cfg.path("scenes")))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -62,6 +62,7 @@ class PathsConfig:
     snapshots: str = "snapshots"
     recordings: str = "recordings"
     state: str = "state.json"
+    cluster_state: str = "cluster-state.json"
     shaders: str = "shaders"
     isf: tuple[str, ...] = ()
     """More folders of ISF shaders (beside shaders/ and the standard ISF locations)."""
@@ -139,6 +140,7 @@ class ClusterConfig:
     delay_frames: int = 2
     frame_rate: float = 60.0
     zeroconf: bool = True
+    save_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class Config:
     against the registry; they go over the starting scene's values. Not a TOML key."""
 
     def path(self, kind: Literal["models", "scenes", "snapshots", "recordings", "state",
-                                 "shaders"]) -> Path:
+                                 "cluster_state", "shaders"]) -> Path:
         """A configured folder: relative paths are resolved against the config file's folder;
         without a config file, against the current folder when it has the folder, else the
         project's own folder (so the shipped scenes and models are found from anywhere)."""
@@ -243,6 +245,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "output.guard": (0, 512),
     "cluster.delay_frames": (0, 30),
     "cluster.frame_rate": (1.0, 240.0),
+    "cluster.save_s": (0.0, 3600.0),
 }
 """Numeric keys with a range (section.key: (lowest, highest))."""
 

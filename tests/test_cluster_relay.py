@@ -542,8 +542,22 @@ def test_leader_and_two_followers_in_network_namespaces(tmp_path):
         clocks_before = len([r for r in cb.read_trace(traces[2]) if "clock" in r])
         time.sleep(1.0)
         assert len([r for r in cb.read_trace(traces[2]) if "clock" in r]) > clocks_before
+        time.sleep(1.5)  # the follower shows on alone, its walk going on
         cb.start_node(cluster[0], ["--leader"], traces[0], tmp_path / "h0b.log")
         assert cb.wait_for(lambda: len(_events(cb.read_trace(traces[2]), "in_step")) >= 2, 150)
+        # the restarted leader went on from its saved show (live/cluster/resume.py): its clock
+        # where the follower's was (no base, no hold), and its walk where the follower's walk,
+        # left on its own, got to at the same show seconds
+        lead_trace = cb.read_trace(traces[0])
+        second = [i for i, r in enumerate(lead_trace) if r.get("event") == "leader_start"][1]
+        resumed = _events(lead_trace[second:], "resumed")
+        assert resumed and resumed[0]["taken"], (tmp_path / "h0b.log").read_text()[-2000:]
+        assert _events(cb.read_trace(traces[2]), "session")[-1]["base"] == 0.0
+        after = {r["walk_at"]: r for r in lead_trace[second:] if "walk_at" in r}
+        own = {r["walk_at"]: r for r in cb.read_trace(traces[2]) if "walk_at" in r}
+        common = sorted(set(after) & set(own))
+        assert common, (sorted(after)[:3], sorted(own)[-3:])
+        assert after[common[0]]["phase"] == pytest.approx(own[common[0]]["phase"], abs=1e-6)
         cb.send_controls(cluster[0], [0.66], gap_s=0.01)
         assert cb.wait_for(lambda: 0.66 in cb.applied(cb.read_trace(traces[2]), "fx.hue"), 30)
         rec = cb.applied(cb.read_trace(traces[2]), "fx.hue")[0.66]

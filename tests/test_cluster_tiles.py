@@ -58,7 +58,8 @@ def start(host, name: str, args: list[str], tmp: Path):
     snaps.mkdir()
     log = open(tmp / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
     cmd = [sys.executable, "-c", LAUNCHER, "run", "--headless", *BASE_ARGS,
-           "--set", f"paths.snapshots={snaps}", *args]
+           "--set", f"paths.snapshots={snaps}",
+           "--set", f"paths.cluster_state={tmp / name}-state.json", *args]
     proc = host.popen(cmd, env={"LIVE_CLUSTER_TRACE": str(tmp / f"{name}.jsonl")},
                       cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT,
                       stdin=subprocess.DEVNULL)

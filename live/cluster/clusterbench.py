@@ -40,9 +40,11 @@ def node_cmd(role_args: list[str]) -> list[str]:
 
 
 def start_node(host, role_args: list[str], trace: Path, log: Path):
-    """``live run`` in ``host`` with its trace at ``trace``; stdout/stderr to ``log``."""
+    """``live run`` in ``host`` with its trace at ``trace``; stdout/stderr to ``log``; a
+    leader saves its show beside the trace (``NAME.state.json``, resumed when restarted)."""
     out = open(log, "ab")  # noqa: SIM115 (the process owns it)
-    return host.popen(node_cmd(role_args), env={"LIVE_CLUSTER_TRACE": str(trace)},
+    state = ["--set", f"paths.cluster_state={trace.with_suffix('.state.json')}"]
+    return host.popen(node_cmd([*state, *role_args]), env={"LIVE_CLUSTER_TRACE": str(trace)},
                       cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT,
                       stdin=subprocess.DEVNULL)
 

@@ -71,7 +71,7 @@ import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from live.cluster import discovery
+from live.cluster import discovery, resume
 from live.cluster.sync import MIN_SAMPLES, LeaderClock, OffsetEstimator, SteeredClock
 from live.params import TriggerEvent
 from live.showclock import Timeline
@@ -231,6 +231,10 @@ class RelayTimeline(Timeline):
         self.applied = 0
         """Stamped changes applied so far (relayed or local)."""
         self.late_marks = 0
+        self.on_new_walk = None
+        """``on_new_walk(t)``: called on the render thread when the engine's walk is another
+        object than at the last frame (a model with another latent size came in)."""
+        self._walk = None
 
     def at(self, at_s: float, name: str, value: float | str = 1.0, text: str = "") -> bool:
         ok = super().at(at_s, name, value, text)
@@ -276,6 +280,10 @@ class RelayTimeline(Timeline):
 
     def advance(self, t0, t1, controls, walk, beat, sources, bus=None) -> None:
         mono_ns = time.monotonic_ns()
+        if walk is not self._walk:
+            if self._walk is not None and self.on_new_walk is not None:
+                self.on_new_walk(t0)
+            self._walk = walk
         calls = []
         for at_s, _, kind, name, value in self._pop(self._extra, t1):
             if kind == "src":
@@ -317,6 +325,8 @@ class RelayTimeline(Timeline):
 # --------------------------------------------------------------------------- the walk's state
 WALK_PART = 6000
 """Bytes of a walk state per ``/live/cluster/walk`` message."""
+WALK_WAIT_S = 10.0
+"""A follower holds a walk state of another latent size this long for its own model swap."""
 MAX_WALK_PARTS = 512
 """At most this many parts (3 MB) make a walk state; a message saying more is dropped."""
 CONTROL_ARRAYS = ("target", "smoothed", "total")
@@ -404,8 +414,16 @@ class Leader:
 
     def __init__(self, delay_frames: int = 2, frame_rate: float = 60.0,
                  clock: LeaderClock | None = None, trace: Trace | None = None,
-                 osc_port: int | None = None, zeroconf_interfaces=None) -> None:
+                 osc_port: int | None = None, zeroconf_interfaces=None,
+                 saver: resume.Saver | None = None,
+                 resume_from: resume.SavedShow | None = None) -> None:
         self.clock = clock or LeaderClock()
+        self.saver = saver
+        """Saves the show every ``[cluster] save_s`` (live/cluster/resume.py), or None."""
+        self.resume_from = resume_from
+        """The saved show this leader goes on from (its clock starts at its time), or None."""
+        if resume_from is not None:
+            self.clock.origin -= resume_from.resume_s()
         self.advertiser = (discovery.Advertiser(osc_port, zeroconf_interfaces)
                            if osc_port else None)
         """Advertises ``_live-cluster._udp`` with ``osc_port`` (None: not advertised)."""
@@ -441,7 +459,43 @@ class Leader:
         self._raw_set, self._raw_trigger = bus.publish, bus.publish_trigger
         self.timeline = RelayTimeline(self.trace)
         engine.timeline = self.timeline
+        self.timeline.on_new_walk = self._walk_rebuilt
         bus.relay = self  # every write now comes to set / trigger below
+        if self.resume_from is not None:
+            self._resume(engine, self.resume_from)
+
+    def _resume(self, engine, saved: resume.SavedShow) -> None:
+        """Restore a saved show before the first frame: values, cues and prime now, the walk
+        (with the controls' smoothers and integrals) at the first frame, stepped on over the
+        time since the save."""
+        registry = engine.registry
+        for name, value in saved.values.items():
+            if name in registry and registry[name].kind != "trigger" and \
+                    not name.startswith(LOCAL_VALUES):
+                self._raw_set(name, value)
+        for slot, cue in saved.cues.items():
+            if 0 <= slot < len(engine.walk.cues) and not engine.walk.set_cue(slot, cue):
+                log.warning("cluster: saved cue %d does not fit this walk: not restored", slot)
+        if saved.prime:
+            self.last_prime = saved.prime
+            self._raw_trigger("text.prime", 1.0, None, saved.prime)
+
+        def take(walk, controls, t):
+            taken = bool(saved.walk) and set_walk_state(walk, controls, saved.walk,
+                                                        t - saved.show_s)
+            self.trace.write(event="resumed", saved_at=saved.show_s, t=t, taken=taken,
+                             phase=walk.phase)
+        self.timeline.at_call(self.clock.now(), take)
+
+    def _save(self, walk, controls, t: float) -> None:
+        """The show at ``t`` (on the render thread, copies only) to the saver's thread."""
+        names = [p.name for p in controls.registry.params
+                 if p.kind != "trigger" and not p.name.startswith(LOCAL_VALUES)]
+        index = controls.registry.index
+        values = {name: float(controls.target[index[name]]) for name in names}
+        cues = {slot: cue.copy() for slot, cue in enumerate(walk.cues) if cue is not None}
+        self.saver.capture(t, walk_state(walk, controls), values, cues,
+                           str(self.scene_name()), self.last_prime)
 
     def source_proxy(self):
         """What the audio Publisher writes its features to on a leader."""
@@ -472,6 +526,8 @@ class Leader:
             self._thread.join(timeout=2.0)
         if self.advertiser is not None:
             self.advertiser.close()
+        if self.saver is not None:
+            self.saver.close()  # the last capture written
         self._sock.close()
         self.trace.close()
 
@@ -584,16 +640,25 @@ class Leader:
             self.timeline.at_call(at, lambda walk, controls, t: self._send_walk(
                 walk, controls, t, target))
 
-    def _send_walk(self, walk, controls, t: float, target: tuple[str, int]) -> None:
-        """The walk's state at show time ``t`` (now, on the render thread) to one follower."""
-        with self._lock:
-            self._capturing.discard(target)
+    def _send_walk(self, walk, controls, t: float, target: tuple[str, int] | None) -> None:
+        """The walk's state at show time ``t`` (now, on the render thread) to one follower
+        (None: to every follower)."""
+        if target is not None:
+            with self._lock:
+                self._capturing.discard(target)
         blob = walk_state(walk, controls)
         parts = [blob[i:i + WALK_PART] for i in range(0, len(blob), WALK_PART)]
         self._send([message(PREFIX + "walk", [t, self.session, i, len(parts), part])
-                    for i, part in enumerate(parts)], [target])
-        self.trace.write(event="walk_sent", follower=f"{target[0]}:{target[1]}", at=t,
-                         phase=walk.phase, bytes=len(blob))
+                    for i, part in enumerate(parts)], None if target is None else [target])
+        self.trace.write(event="walk_sent", follower=f"{target[0]}:{target[1]}" if target
+                         else "all", at=t, phase=walk.phase, bytes=len(blob))
+
+    def _walk_rebuilt(self, t: float) -> None:
+        """A model with another latent size came in here, with a new walk: every follower
+        gets it, stamped a few frames on (a follower whose own swap is not in yet takes it
+        when it is, see ``Follower._walk_part``)."""
+        self.timeline.at_call(t + self.delay_s, lambda walk, controls, at: self._send_walk(
+            walk, controls, at, None))
 
     def publish_sources(self) -> None:
         """Audio features written since the last call, stamped and relayed (one bundle)."""
@@ -619,6 +684,8 @@ class Leader:
             if self.timeline is not None:
                 self.publish_sources()
             now = time.monotonic()
+            if self.saver is not None and self.timeline is not None and self.saver.due(now):
+                self.timeline.at_call(self.clock.now() + self.delay_s, self._save)
             with self._lock:
                 gone = [t for t, seen in self.followers.items()
                         if now - seen > FOLLOWER_TIMEOUT_S]
@@ -907,8 +974,17 @@ class Follower:
         whole = b"".join(self._walk_parts[i] for i in range(count))
         self._walk_key, self._walk_parts = None, {}
         self.walk_session = session
+        try:
+            dim = _read_walk_state(whole)[0].get("dim")
+        except (ValueError, KeyError, TypeError, struct.error):
+            dim = None  # garbled: ``set_walk_state`` says so
 
         def take(walk, controls, t):
+            if dim is not None and dim != walk.dim and t - at < WALK_WAIT_S:
+                # the leader's walk is of a model this node is still bringing in (a scene
+                # switch loads it in the background): try again next frame
+                self.timeline.at_call(t, take)
+                return
             taken = set_walk_state(walk, controls, whole, t - at)
             self.trace.write(event="walk_in", session=session, at=at, t=t, taken=taken,
                              phase=walk.phase)
@@ -991,14 +1067,21 @@ def _value(arg):
 
 
 def make_node(cluster_cfg, osc_port: int = 8000, leader: bool = False,
-              follow: str | None = None):
+              follow: str | None = None, state_path=None, scenes=None):
     """The node the config and flags ask for (``--leader``, ``--follow``, ``[cluster] role``),
-    or None for a solo show."""
+    or None for a solo show. A leader with ``state_path`` and ``[cluster] save_s`` > 0 saves
+    its show there and goes on from what it finds there (``scenes``: the scene names a saved
+    show may name)."""
     role = "leader" if leader else ("follower" if follow is not None else cluster_cfg.role)
     zeroconf = getattr(cluster_cfg, "zeroconf", True)
     if role == "leader":
+        save_s = getattr(cluster_cfg, "save_s", 0.0)
+        saved = saver = None
+        if state_path is not None and save_s > 0:
+            saved = resume.read(state_path, scenes)
+            saver = resume.Saver(state_path, save_s)
         return Leader(cluster_cfg.delay_frames, cluster_cfg.frame_rate,
-                      osc_port=osc_port if zeroconf else None)
+                      osc_port=osc_port if zeroconf else None, saver=saver, resume_from=saved)
     if role == "follower":
         address = follow if follow else cluster_cfg.leader
         if not address:
