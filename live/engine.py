@@ -72,6 +72,8 @@ class Engine(Switching):
         self.registry = registry or show_registry(cfg.path("scenes"), use_library(cfg))
         self.bus = bus or Bus(self.registry)
         self.key_bus = self.bus
+        self.scene_values_from_leader = False
+        """A cluster follower: a scene brought in leaves its values to the leader's stamps."""
         self.beat_at = None
         """Ableton Link (live/control/link.py) when on: ``beat_at(mono_s, show_s)`` gives the
         session's beat phase at the frame's clock reading (taken at local ``time.monotonic``

@@ -19,6 +19,7 @@ Every key is checked against the parameter registry; an error names ``file:line`
 from __future__ import annotations
 
 import logging
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -270,8 +271,9 @@ class SceneDeck:
         self.current = current
         self.on_switch = on_switch
         self.apply = apply
-        """``apply(scene, values, reload)`` takes a loaded scene to the show (the control
-        surface hands it to the engine, with its model); without it values go to the bus."""
+        """``apply(scene, values, reload, at_s)`` takes a loaded scene to the show (the control
+        surface hands it to the engine, with its model; ``at_s``: the show time the switch was
+        stamped for, or None); without it values go to the bus."""
         self.watch_s = watch_s
         self.pollers: list = []
         """Callables run on this thread every poll (the shader library's watcher)."""
@@ -289,7 +291,9 @@ class SceneDeck:
         if event.name not in SCENE_TRIGGERS:
             return
         try:
-            self._requests.put_nowait((event.name, event.text))
+            at_s = getattr(event, "at_s", math.nan)
+            self._requests.put_nowait((event.name, event.text,
+                                       at_s if math.isfinite(at_s) else None))
         except Exception:
             self.dropped += 1
 
@@ -322,16 +326,17 @@ class SceneDeck:
             raise SceneError(f"unknown scene {shown!r} (known: {', '.join(names)})")
         return text
 
-    def switch(self, name: str) -> Scene:
-        """Load ``name`` and take it to the show (worker thread, or tests)."""
+    def switch(self, name: str, at_s: float | None = None) -> Scene:
+        """Load ``name`` and take it to the show (worker thread, or tests); ``at_s``: the
+        show time the switch was stamped for (a cluster's, live/showclock.py)."""
         scene = load_scene(name, self.scenes_dir, self.registry)
-        self._take(scene, reload=False)
+        self._take(scene, reload=False, at_s=at_s)
         return scene
 
-    def _take(self, scene: Scene, reload: bool) -> None:
+    def _take(self, scene: Scene, reload: bool, at_s: float | None = None) -> None:
         values = scene_values(scene, self.registry)
         if self.apply is not None:
-            self.apply(scene, values, reload)
+            self.apply(scene, values, reload, at_s)
         else:
             for param_name, value in values.items():
                 self.bus.set(param_name, value)
@@ -392,7 +397,8 @@ class SceneDeck:
             if request is None:
                 return
             try:
-                self.switch(self.target(*request))
+                kind, text, at_s = request
+                self.switch(self.target(kind, text), at_s)
             except SceneError as exc:
                 self.last_error = str(exc)
                 log.error("scene not switched: %s", exc)

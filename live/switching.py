@@ -70,30 +70,38 @@ class Switching:
             return self._prepare_model(model)
 
     def request_scene(self, scene: Scene, values: dict, model_state: dict | None = None,
-                      fade_s: float = 2.0, quantize: bool = True) -> None:
+                      fade_s: float = 2.0, quantize: bool = True,
+                      at_s: float | None = None) -> None:
         """Have the loop bring ``scene`` in (any thread): its values, its maps, its model when
         ``model_state`` (from ``_prepare_model``) is given, and a crossfade of ``fade_s``.
         With ``quantize`` and an active tempo source (confident audio, Link) it waits for
-        the next bar (at most ``QUANTIZE_MAX_S``)."""
+        the next bar (at most ``QUANTIZE_MAX_S``).
+
+        ``at_s``: the show time the switch was stamped for (a cluster leader's, relayed to
+        every node): the crossfade runs from that time on every node, however long each took
+        to load the scene (one that loads late joins the fade where it has got to)."""
         self._pending_scene = (scene, values, model_state, fade_s, quantize,
-                               time.perf_counter())
+                               time.perf_counter(), at_s)
 
     def tempo_active(self) -> bool:
         return self.clock.external or self.sources["audio.confidence"] >= 0.5
 
     def _bring_in_pending_scene(self) -> None:
         """Render thread, with no decode in flight: a requested scene, when its time came."""
-        scene, values, model_state, fade_s, quantize, asked = self._pending_scene
+        scene, values, model_state, fade_s, quantize, asked, at_s = self._pending_scene
         waited = time.perf_counter() - asked
-        if quantize and self.tempo_active() and not self.clock.on_bar and waited < QUANTIZE_MAX_S:
+        quantized = quantize and self.tempo_active()
+        if quantized and not self.clock.on_bar and waited < QUANTIZE_MAX_S:
             return
         self._pending_scene = None
-        for name, value in values.items():
-            self.bus.set(name, value)
+        if not self.scene_values_from_leader:  # a follower gets them stamped by its leader
+            for name, value in values.items():
+                self.bus.set(name, value)
         self.use_scene(scene)
         if model_state is not None:
             self._swap_in_model(model_state)
-        self.compositor.start_fade(fade_s, scene.transition_spec)
+        self.compositor.start_fade(fade_s, scene.transition_spec,
+                                   None if quantized else at_s)
         self.switches += 1
 
     def _swap_in_model(self, state: dict) -> None:

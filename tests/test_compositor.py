@@ -421,3 +421,20 @@ def test_a_read_back_the_driver_cannot_map_is_a_lost_frame_not_a_crash(ctx, monk
     assert readback.drain() is None  # already delivered
     readback.release()
     comp.release()
+
+
+def test_a_crossfade_from_a_show_time_is_where_it_would_be_on_every_node(ctx):
+    """Two nodes start the same stamped crossfade (from show time 0.4) at different frames,
+    one having loaded the scene late: at the same show time both are equally far in."""
+    means = []
+    for start_at in (0.45, 0.9):
+        comp = Compositor(ctx, (16, 16))
+        comp.upload(np.ones((8, 8, 3), np.float32))
+        comp.render(Controls(), start_at)  # the show time reaches start_at
+        comp.start_fade(1.0, at_s=0.4)
+        comp.upload(-np.ones((8, 8, 3), np.float32))
+        comp.render(Controls(), 1.0 - start_at)  # both at show time 1.0
+        means.append(float(comp.read_output().mean()))
+        comp.release()
+    assert means[0] == pytest.approx(means[1], abs=0.5)
+    assert means[0] == pytest.approx(0.4 * 255, abs=2)  # 0.6 of the way to black

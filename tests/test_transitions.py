@@ -135,3 +135,20 @@ def test_saving_the_scene_file_reloads_it_and_a_broken_save_keeps_the_old(show):
     assert "a.toml:" in surface.deck.last_error and "saturation" in surface.deck.last_error
     assert engine.bus.get("fx.saturation") == 2.5  # the old scene keeps running
     assert "scene error" in surface.hud_line()
+
+
+def test_a_follower_leaves_a_scenes_values_to_its_leader_and_fades_from_the_stamp(show):
+    """On a cluster follower a scene brought in changes maps, layers and model but not the
+    values (they come stamped from the leader); the crossfade runs from the switch's
+    stamped show time."""
+    engine, _, scenes = show
+    scene = load_scene("b", scenes, engine.registry)
+    engine.bus.drain(engine.controls)
+    engine.scene_values_from_leader = True
+    before = engine.bus.get("fx.hue")
+    engine.compositor.show_s = 10.0
+    engine.request_scene(scene, scene_values(scene, engine.registry), None, 2.0, False,
+                         at_s=9.5)
+    engine._bring_in_pending_scene()
+    assert engine.scene.name == "b" and engine.bus.get("fx.hue") == before != 90.0
+    assert engine.compositor._fade_from == 9.5

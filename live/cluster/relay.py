@@ -770,6 +770,7 @@ class Follower:
         self.engine = engine
         engine.timeline = self.timeline
         engine.key_bus = KeyForward(engine.bus, self)  # its keyboard steers the leader
+        engine.scene_values_from_leader = True  # a scene's values come stamped, as the leader's
 
     def wrap_osc(self, handle_message):
         """``OscInput.handle_message`` that drops controller messages (the leader's job)."""

@@ -189,10 +189,11 @@ class ControlSurface:
         log.error("%s; the show goes on without it", text)
         self.problems.append(text)
 
-    def _bring_in(self, scene, values: dict, reload: bool) -> None:
+    def _bring_in(self, scene, values: dict, reload: bool, at_s: float | None = None) -> None:
         """On the scenes thread: load and prepare the scene's model if it is another one
         (the picture keeps running meanwhile), then hand everything to the engine, which
-        brings it in at its next frame (or bar) with a crossfade."""
+        brings it in at its next frame (or bar) with a crossfade (from ``at_s``, the show
+        time a cluster's switch was stamped for)."""
         engine = self.engine
         state = None
         if scene.model != engine.model_name:
@@ -200,7 +201,8 @@ class ControlSurface:
             if state is None:
                 log.error("scene %s: the picture stays on %s", scene.name, engine.model_name)
         fade = 0.5 if reload else scene.transition_s(engine.bus.get("tempo.bpm"))
-        engine.request_scene(scene, values, state, fade, quantize=scene.quantize and not reload)
+        engine.request_scene(scene, values, state, fade, quantize=scene.quantize and not reload,
+                             at_s=at_s)
 
     def _prepared(self, name: str) -> dict | None:
         """A prepared model from the engine's cache, or loaded and prepared now (this thread).

@@ -123,7 +123,8 @@ class Compositor:
         """Per rate (spin, layer speeds): this node's sum of ``value * dt`` beyond the
         controls' exact integral (the modulation on top; the whole rate without one)."""
         self._fade_s = 0.0
-        self._fade_elapsed_s = math.inf
+        self._fade_from: float | None = None
+        """The show time the crossfade started (None: no crossfade)."""
         self._fold_key: tuple[int, int] | None = None
         self._has_trail = False
         self._index = 0
@@ -238,13 +239,15 @@ class Compositor:
         texture.write(frame)
 
     # ------------------------------------------------------------------ events
-    def start_fade(self, seconds: float, transition=None) -> None:
-        """Crossfade from the last finished frame to whatever comes next over ``seconds``;
-        with ``transition`` (a scene's ISF transition) that shader draws the change."""
+    def start_fade(self, seconds: float, transition=None, at_s: float | None = None) -> None:
+        """Crossfade from the last finished frame to whatever comes next over ``seconds``
+        from show time ``at_s`` (None: the last frame's; a time already past joins the fade
+        where it has got to); with ``transition`` (a scene's ISF transition) that shader draws
+        the change."""
         if seconds > 0.0:
             self.ctx.copy_framebuffer(self.held.framebuffer, self._picture.framebuffer)
             self._fade_s = seconds
-            self._fade_elapsed_s = 0.0
+            self._fade_from = at_s if at_s is not None and math.isfinite(at_s) else self.show_s
             self.isf.start(transition)
 
     def flash(self, strength: float, at_s: float | None = None) -> None:
@@ -388,9 +391,10 @@ class Compositor:
     def _to_output(self, picture: Target, controls, dt: float, overlays, hud,
                    before_hud) -> None:
         fade = 1.0
-        if self._fade_elapsed_s < self._fade_s:
-            self._fade_elapsed_s += dt
-            fade = min(self._fade_elapsed_s / self._fade_s, 1.0)
+        if self._fade_from is not None:
+            fade = min(max(self.show_s - self._fade_from, 0.0) / self._fade_s, 1.0)
+            if fade >= 1.0:
+                self._fade_from = None
         framebuffer = self.ctx.screen if self.screen else self.output.framebuffer
         if fade < 1.0:
             drawn = self.isf.transition_picture(self.held, picture, fade, dt)
