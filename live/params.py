@@ -511,6 +511,30 @@ class Controls:
             self.value[i] = number
         return number
 
+    def set_target_since(self, name: str, value: float | int | bool | str,
+                         ago_s: float) -> tuple[float, float]:
+        """``set_target`` as if it had been done ``ago_s`` seconds before the time the steps
+        have reached (a stamped change that arrived late): the smoother and the integral
+        since the show started are put where they would be (with a constant target the
+        filter's response to a step is known in closed form). Returns the stored value and
+        the extra integral of the smoothed value over those seconds (value-seconds; the walk
+        turns that of ``walk.speed`` into distance)."""
+        i = self._index[name]
+        old = float(self.target[i])
+        number = self.set_target(name, value)
+        if not ago_s > 0.0:  # also NaN
+            return number, 0.0
+        jump = number - old
+        if self._discrete[i]:
+            extra = jump * ago_s
+        else:
+            kept = math.exp(-ago_s / self._tau[i])
+            self.smoothed[i] += jump * (1.0 - kept)
+            self.value[i] = self.smoothed[i]
+            extra = jump * (ago_s - self._tau[i] * (1.0 - kept))
+        self.total[i] += extra
+        return number, extra
+
     def jump(self) -> None:
         """Set every smoothed value to its target at once (scene load, tests)."""
         np.copyto(self.smoothed, self.target)

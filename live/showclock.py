@@ -26,10 +26,14 @@ the change, the change applied there (a value as the new smoothing target, a wal
 trigger on the walk at that instant, so its glide and phase jump start there), then stepped
 on. Other triggers (flash, scene, show.*) take effect on the first frame at or after their
 time, through ``Controls.triggers``. A change whose time has already passed when it is seen
-applies at the start of the frame's step (items should arrive ahead of their time: a leader
-stamps them a few frames ahead). Changes published on the ``Bus`` without a time apply at
-once (at the start of the step, as before), so control-to-photon latency does not grow; a
-scheduled value is written to the bus when it applies, so the next drain keeps it.
+(a node whose frames are longer than the leader's delay, a stall) is counted in ``late``; a
+value lands where it would have been (``Controls.set_target_since``: the smoother, the
+integrals since the show started and the walk's distance are put where an on-time change
+would have taken them, so a slow node does not drift), a trigger applies at the start of the
+frame's step (a glide then starts that much later). Changes published on the ``Bus``
+without a time apply at once (at the start of the step, as before), so control-to-photon
+latency does not grow; a scheduled value is written to the bus when it applies, so the next
+drain keeps it.
 
 Not covered here: audio features and the audio-locked beat phase are per-node inputs; the
 ``smooth`` of a modulation map and the modulation added to ``walk.speed`` are sampled once
@@ -180,11 +184,13 @@ class Timeline:
         t = t0
         registry = controls.registry
         for at_s, _, name, value, text in self._due(t1):
+            late_s = 0.0
             if at_s > t:
                 self._segment(at_s - t, controls, walk, beat, sources)
                 t = at_s
             elif at_s < t0:
                 self.late += 1
+                late_s = t - at_s
             if name not in registry:
                 continue
             param = registry[name]
@@ -201,9 +207,12 @@ class Timeline:
                     controls.triggers.append(event)
                 continue
             try:
-                number = controls.set_target(name, value)
+                # a late value lands where it would have: smoother, integrals, walk distance
+                number, extra = controls.set_target_since(name, value, late_s)
             except ValueError:
                 continue
+            if extra and name == "walk.speed":
+                walk.advance(0.0, controls, extra)
             if bus is not None:
                 # the next drain must not undo it; ``publish`` writes past a cluster leader's
                 # relay, so a change applied here is not relayed again

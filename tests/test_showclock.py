@@ -152,12 +152,30 @@ def test_an_unstamped_change_still_applies_at_once():
     assert node.controls["fx.hue"] > 0.0
 
 
-def test_a_change_seen_late_applies_at_the_start_of_the_step_and_is_counted():
-    node = Node()
-    node.frame(0.5)
-    node.timeline.at(0.2, "fx.kaleido", 4)
-    node.frame(0.6)
-    assert node.controls["fx.kaleido"] == 4.0 and node.timeline.late == 1
+def test_a_value_seen_late_lands_where_it_would_have_been_and_is_counted():
+    """A node too slow for the leader's delay sees changes after their time: smoothed values,
+    integrals since the start (spin, layer phases) and the walk's phase are put where they
+    would be had the change come on time, so the slow node does not drift."""
+    changes = ((0.2, "walk.speed", 3.0), (0.25, "fx.spin", 90.0), (0.3, "fx.kaleido", 4),
+               (0.3, "fx.hue", 200.0))
+    on_time, late = Node(), Node()
+    for at_s, name, value in changes:
+        on_time.timeline.at(at_s, name, value)
+    for t in (0.1, 0.45, 0.5, 0.6):
+        on_time.frame(t)
+    for t in (0.1, 0.45):
+        late.frame(t)
+    for at_s, name, value in changes:  # arrive during the frame after their time
+        late.timeline.at(at_s, name, value)
+    late.frame(0.5)
+    late.frame(0.6)
+    assert late.timeline.late == 4 and on_time.timeline.late == 0
+    for attr in ("target", "smoothed", "total"):
+        np.testing.assert_allclose(getattr(late.controls, attr), getattr(on_time.controls, attr),
+                                   rtol=1e-12, atol=1e-12)
+    assert late.walk.phase == pytest.approx(on_time.walk.phase, abs=1e-12)
+    np.testing.assert_allclose(late.walk.out, on_time.walk.out, atol=1e-12)
+    assert late.controls["fx.kaleido"] == 4.0
 
 
 def test_the_timeline_refuses_non_finite_times_and_bounds_its_queue():
