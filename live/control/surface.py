@@ -84,7 +84,7 @@ class ControlSurface:
         if cfg.tempo.link:
             from live.control.link import LinkClock
 
-            self.link = LinkClock(bus, engine.sources, cfg.tempo.link_quantum)
+            self.link = LinkClock(bus, engine.sources, cfg.tempo.link_quantum, per_frame=True)
         engine.status_lines.append(self.hud_line)
         if cluster is not None:
             cluster.scene_name = lambda: self.deck.current.name
@@ -113,6 +113,7 @@ class ControlSurface:
             self.audio.start()
         if self.link is not None and self.link.start():
             self.engine.clock.external = True
+            self.engine.beat_at = self.link.phase_at  # Link's phase at each frame's reading
         self._prefetcher = threading.Thread(target=self._prefetch, name="prefetch", daemon=True)
         self._prefetcher.start()
 
