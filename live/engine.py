@@ -74,6 +74,8 @@ class Engine(Switching):
         self.key_bus = self.bus
         self.scene_values_from_leader = False
         """A cluster follower: a scene brought in leaves its values to the leader's stamps."""
+        self._snapshot_name: str | None = None
+        """The next snapshot's file name (``output.snapshot``), or None: a time stamp."""
         self.beat_at = None
         """Ableton Link (live/control/link.py) when on: ``beat_at(mono_s, show_s)`` gives the
         session's beat phase at the frame's clock reading (taken at local ``time.monotonic``
@@ -283,6 +285,11 @@ class Engine(Switching):
                 self.display.toggle_fullscreen()
                 if self.text is not None:
                     self.text.layer.resize(self.display.output_size)
+            elif name == "output.snapshot":
+                # named by the frame's show time: the stamp itself on every node of a show
+                # that saw it in time (the frame is cut there), so the tiles pair up
+                self._snapshot_name = f"live-show-{self.timeline.now_s:011.3f}s"
+                self.snapshot()
             elif name == "show.snapshot":
                 self.snapshot()
             elif name == "show.quit":
@@ -308,7 +315,8 @@ class Engine(Switching):
             return
         surface = pygame.image.frombuffer(frame.tobytes(), frame.shape[1::-1], "RGB")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
-        path = self.cfg.path("snapshots") / f"live-{stamp}.png"
+        name, self._snapshot_name = self._snapshot_name or f"live-{stamp}", None
+        path = self.cfg.path("snapshots") / f"{name}.png"
         self._snapshot_threads.append(save_png_async(surface, path))
 
     # ------------------------------------------------------------------ the loop
@@ -335,6 +343,10 @@ class Engine(Switching):
                 now = time.perf_counter()
                 prev_s, last_s = last_s, self.show_clock.read()
                 read_mono = time.monotonic()
+                cut = self.timeline.cut_at(prev_s, last_s)
+                if cut is not None:  # a frame at a stamped snapshot's exact show time
+                    read_mono -= last_s - cut
+                    last_s = cut
                 dt = last_s - prev_s
                 stages = self._stages
                 t0 = now
@@ -346,11 +358,11 @@ class Engine(Switching):
                 self.bus.drain(self.controls)
                 self.timeline.advance(prev_s, last_s, self.controls, self.walk, self.clock,
                                       self.sources, self.bus)
-                self.sources.step(dt)
                 if self.beat_at is not None:  # Link's phase at this frame's reading
                     phase = self.beat_at(read_mono, last_s)
                     if phase is not None:
-                        self.sources.set("tempo.phase", phase)
+                        self.sources.set("tempo.phase", phase)  # step() makes it current
+                self.sources.step(dt)
                 self.clock.count(self.sources["tempo.phase"])
                 self.modulation.apply(self.controls, self.sources, dt)
                 self._handle_triggers()
@@ -384,6 +396,10 @@ class Engine(Switching):
                         self.worker.error = None
                     self._load_latent(z)
                     self.worker.submit(truncation, stamp)
+                    if cut is not None and self.worker.wait(DECODE_WAIT_S):
+                        # a frame at a stamped show time shows that time's latent, not the
+                        # last frame's (the pipeline's one frame of latency), on every node
+                        image, image_stamp, stages[2] = self.worker.result
                     t3 = time.perf_counter()
                 else:
                     log.warning("decode is late (> %.1f s): showing the last frame again",

@@ -256,6 +256,9 @@ REGISTRY: tuple[Param, ...] = (
     # MIDI
     _s("midi.learn", "arm MIDI learn for this parameter (\"\" = the last one changed, "
                      "\"off\" = cancel); the next control moved is mapped to it"),
+    # output (every node of a show)
+    _t("output.snapshot", "a PNG on every node of a multi-machine show, of the frame at the "
+                           "same show time (each node its own output, named by that time)"),
     # show
     _b("show.record", False, "record the output to an mp4 in the recordings folder (1 = start, "
                              "0 = stop)"),

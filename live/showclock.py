@@ -54,6 +54,8 @@ from live.params import TriggerEvent
 
 WALK_TRIGGERS = ("cue.", "walk.")
 """Trigger names the walk applies at their exact show time."""
+FRAME_TRIGGERS = ("output.snapshot",)
+"""Triggers that get a frame at their exact show time (``Timeline.cut_at``)."""
 
 
 class LocalClock:
@@ -165,6 +167,18 @@ class Timeline:
                 return False
             heapq.heappush(self._heap, (float(at_s), next(self._seq), name, value, text))
         return True
+
+    def cut_at(self, t0: float, t1: float) -> float | None:
+        """The first time in ``(t0, t1]`` of a change that wants a frame of its own there
+        (``FRAME_TRIGGERS``: a snapshot of every node of a show at one show time), or None.
+        The engine then ends its frame at that reading instead of ``t1``."""
+        cut = None
+        with self._lock:
+            for item in self._heap:  # a few items at most; no allocation
+                if item[2] in FRAME_TRIGGERS and t0 < item[0] <= t1 and \
+                        (cut is None or item[0] < cut):
+                    cut = item[0]
+        return cut
 
     def pending(self) -> int:
         with self._lock:

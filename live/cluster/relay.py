@@ -74,7 +74,7 @@ from pythonosc.osc_packet import OscPacket
 from live.cluster import discovery, resume
 from live.cluster.sync import MIN_SAMPLES, LeaderClock, OffsetEstimator, SteeredClock
 from live.params import TriggerEvent
-from live.showclock import Timeline
+from live.showclock import FRAME_TRIGGERS, Timeline
 from live.walk import STATE_ARRAYS
 
 log = logging.getLogger(__name__)
@@ -325,6 +325,9 @@ class RelayTimeline(Timeline):
 # --------------------------------------------------------------------------- the walk's state
 WALK_PART = 6000
 """Bytes of a walk state per ``/live/cluster/walk`` message."""
+FRAME_LEAD_S = 0.5
+"""A trigger that gets a frame of its own on every node (a snapshot of every tile) is stamped
+this far ahead: it must reach every node before its time, and it needs no low latency."""
 WALK_WAIT_S = 10.0
 """A follower holds a walk state of another latent size this long for its own model swap."""
 MAX_WALK_PARTS = 512
@@ -565,7 +568,8 @@ class Leader:
         text = text[:200]
         if name == "text.prime":
             self.last_prime = text
-        at = self.clock.now() + self.delay_s
+        at = self.clock.now() + (max(self.delay_s, FRAME_LEAD_S) if name in FRAME_TRIGGERS
+                                 else self.delay_s)
         self.timeline.at(at, name, arg, text)
         self._send([message(PREFIX + "trig", [at, name, arg, text])])
         return True

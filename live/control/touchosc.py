@@ -303,8 +303,8 @@ def plan(registry: Registry | None = None) -> list[Page]:
                         "cue.buttons"))
     pages.append(Page("cues", BLUE, cues))
     show: list[Cell | None] = [*_scene_cells(planner)]
-    show.append(buttons("show   snapshot (PNG) / record (on-off)",
-                        ("show.snapshot", "show.record"), "show.a"))
+    show.append(buttons("show   snapshot (PNG) / of every node (a wall) / record (on-off)",
+                        ("show.snapshot", "output.snapshot", "show.record"), "show.a"))
     show.append(buttons("display   HUD / fullscreen (each tap toggles)",
                         ("show.hud", "show.fullscreen"), "show.b"))
     show.append(buttons("text   forget the text so far", ("text.reset",), "text.buttons"))

@@ -119,6 +119,12 @@ class Display:
         """Makes textures of pygame surfaces (text lines, the HUD) on this context."""
         self.sprites.tile = tile
         self.timer = GpuTimer(self.ctx)
+        if tile is not None and render_scale == "auto":
+            # a wall's tiles must render alike: one node stepping its scale down alone would
+            # blur its half of the picture (a fixed number, the same on every node, is fine)
+            log.info("display: a tile of a wall renders at a fixed scale 1.0, not \"auto\" "
+                     "([display] render_scale: the same number on every node)")
+            render_scale = 1.0
         self.scale = RenderScale(render_scale, render_scale_min,
                                  budget_ms=1000.0 / max(self._refresh_hz(), 1.0))
         self.compositor.resize(size, self.scale.scale)
