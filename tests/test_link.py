@@ -12,8 +12,6 @@ from tests.conftest import wait_for
 link = pytest.importorskip("link")
 
 
-
-
 def test_tempo_and_phase_are_shared_with_a_peer():
     peer = link.Link(97.0)
     peer.enabled = True
@@ -39,6 +37,37 @@ def test_tempo_and_phase_are_shared_with_a_peer():
         expected = state.phaseAtTime(peer.clock().micros(), 1.0)
         got = sources.values[sources.index["tempo.phase"]]
         assert min(abs(got - expected), 1 - abs(got - expected)) < 0.1
+    finally:
+        clock.close()
+        peer.enabled = False
+
+
+def test_a_cluster_followers_link_leaves_the_tempo_to_its_leader():
+    """``tempo=False`` (a cluster follower): a peer's tempo does not reach this bus (it comes
+    stamped from the leader) and this bus's tempo is not committed to the session."""
+    peer = link.Link(97.0)
+    peer.enabled = True
+    bus, sources = Bus(Registry()), SourceTable()
+    clock = LinkClock(bus, sources, quantum=4, tempo=False)
+    assert clock.start()
+    try:
+        if not wait_for(lambda: clock.peers >= 1):
+            pytest.skip("Link peers cannot see each other here (no multicast)")
+        before = bus.get("tempo.bpm")
+        bus.set("tempo.bpm", 150.0)
+        state = peer.captureSessionState()
+        state.setTempo(91.0, peer.clock().micros())
+        peer.commitSessionState(state)
+        polls = 0
+
+        def polled():
+            nonlocal polls
+            clock.poll()
+            polls += 1
+            return polls >= 10
+        assert wait_for(polled)
+        assert bus.get("tempo.bpm") == 150.0 != before  # only this node's own write
+        assert abs(peer.captureSessionState().tempo() - 91.0) < 0.01  # nothing committed
     finally:
         clock.close()
         peer.enabled = False

@@ -55,13 +55,17 @@ TRACE_WRITE_S = 0.25
 
 class LinkClock:
     def __init__(self, bus, sources, quantum: int = 4, per_frame: bool = False,
-                 trace: str | None = None) -> None:
+                 trace: str | None = None, tempo: bool = True) -> None:
         self.bus = bus
         self.sources = sources
         self.quantum = max(1, quantum)
         self.per_frame = per_frame
         """The render thread asks :meth:`phase_at` (``engine.beat_at``); the poll thread then
         leaves ``tempo.phase`` alone."""
+        self.tempo = tempo
+        """Follow the session's tempo onto the bus and commit the bus's to the session. Off on
+        a cluster follower: its tempo comes stamped from its leader (which follows Link), so a
+        peer's change lands at the same show time on every node, not at each node's poll."""
         self.link = None
         self.peers = 0
         self.offset_s = 0.0
@@ -137,7 +141,9 @@ class LinkClock:
         now = self.link.clock().micros()
         session = state.tempo()
         local = self.bus.get("tempo.bpm")
-        if abs(local - self._sent) > 1e-3:  # changed here: tell the session
+        if not self.tempo:
+            pass
+        elif abs(local - self._sent) > 1e-3:  # changed here: tell the session
             state.setTempo(local, now)
             self.link.commitAppSessionState(state)
             self._sent = session = local

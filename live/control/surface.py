@@ -84,7 +84,9 @@ class ControlSurface:
         if cfg.tempo.link:
             from live.control.link import LinkClock
 
-            self.link = LinkClock(bus, engine.sources, cfg.tempo.link_quantum, per_frame=True)
+            follower = cluster is not None and cluster.role == "follower"
+            self.link = LinkClock(bus, engine.sources, cfg.tempo.link_quantum, per_frame=True,
+                                  tempo=not follower)  # a follower's tempo comes stamped
         engine.status_lines.append(self.hud_line)
         if cluster is not None:
             cluster.scene_name = lambda: self.deck.current.name
