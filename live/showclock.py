@@ -154,6 +154,7 @@ class Timeline:
         """Changes seen after their time had passed (applied at once)."""
         self.now_s = 0.0
         """The reading the last ``advance`` reached."""
+        self._due_items: list = []
 
     def at(self, at_s: float, name: str, value: float | str = 1.0, text: str = "") -> bool:
         """Apply ``name = value`` (or fire trigger ``name`` with argument ``value``) at show
@@ -185,11 +186,14 @@ class Timeline:
             return len(self._heap)
 
     def _due(self, until_s: float) -> list:
+        """The items due by ``until_s``, in order, in a list kept for the next frame (the
+        render loop allocates nothing per frame)."""
+        due = self._due_items
+        due.clear()
         with self._lock:
-            due = []
             while self._heap and self._heap[0][0] <= until_s:
                 due.append(heapq.heappop(self._heap))
-            return due
+        return due
 
     def advance(self, t0: float, t1: float, controls, walk, beat, sources, bus=None) -> None:
         """Step ``controls``, ``beat`` (a ``BeatClock``) and ``walk`` from reading ``t0`` to

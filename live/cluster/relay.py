@@ -235,6 +235,9 @@ class RelayTimeline(Timeline):
         """``on_new_walk(t)``: called on the render thread when the engine's walk is another
         object than at the last frame (a model with another latent size came in)."""
         self._walk = None
+        self._calls: list = []
+        self._extra_due: list = []
+        self._marks_due: list = []
 
     def at(self, at_s: float, name: str, value: float | str = 1.0, text: str = "") -> bool:
         ok = super().at(at_s, name, value, text)
@@ -271,12 +274,14 @@ class RelayTimeline(Timeline):
                          latent=[float(v) for v in latent[:8]],
                          norm=float(np.linalg.norm(latent)))
 
-    def _pop(self, heap: list, until_s: float) -> list:
+    def _pop(self, heap: list, until_s: float, due: list) -> list:
+        """The items of ``heap`` due by ``until_s`` into ``due`` (cleared first, kept from
+        frame to frame: nothing is allocated per frame)."""
+        due.clear()
         with self._extra_lock:
-            due = []
             while heap and heap[0][0] <= until_s:
                 due.append(heapq.heappop(heap))
-            return due
+        return due
 
     def advance(self, t0, t1, controls, walk, beat, sources, bus=None) -> None:
         mono_ns = time.monotonic_ns()
@@ -284,15 +289,16 @@ class RelayTimeline(Timeline):
             if self._walk is not None and self.on_new_walk is not None:
                 self.on_new_walk(t0)
             self._walk = walk
-        calls = []
-        for at_s, _, kind, name, value in self._pop(self._extra, t1):
+        calls = self._calls
+        calls.clear()
+        for at_s, _, kind, name, value in self._pop(self._extra, t1, self._extra_due):
             if kind == "src":
                 sources.set(name, value)
             elif kind == "evt":
                 sources.event(name, value)
             else:
                 calls.append((at_s, value))
-        marks = self._pop(self._marks, t1)
+        marks = self._pop(self._marks, t1, self._marks_due)
         if self.trace is not None and self.trace.on:  # the walk at whole show seconds
             k = math.floor(t0 / TRACE_WALK_S) + 1
             while k * TRACE_WALK_S <= t1 and len(calls) < 64:
