@@ -495,10 +495,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cluster_bench(controls: int) -> dict:
-    """``live bench --cluster``: live/cluster/linkprobe.py and clusterbench.py in one report."""
+    """``live bench --cluster``: live/cluster/linkprobe.py, clusterbench.py and linkbeat.py
+    (Link's beat as three real nodes' frames use it) in one report."""
     import tempfile
 
-    from live.cluster import clusterbench, linkprobe
+    from live.cluster import clusterbench, linkbeat, linkprobe
     from live.cluster.netns import available
 
     reason = available()
@@ -511,6 +512,8 @@ def _cluster_bench(controls: int) -> dict:
         result["link"] = {"skipped": "LinkPython-extern is not installed"}
     else:
         result["link"] = linkprobe.measure(hosts=3, seconds=20.0)
+        with tempfile.TemporaryDirectory(prefix="live-linkbeat-bench-") as workdir:
+            result["link_beat_in_frames"] = linkbeat.bench(20.0, Path(workdir))
     with tempfile.TemporaryDirectory(prefix="live-cluster-bench-") as workdir:
         relay = clusterbench.bench(controls, max(controls / 10.0, 5.0), Path(workdir))
     relay.pop("traces", None)

@@ -141,6 +141,22 @@ def same_frame(traces: list[list[dict]], values: list[float], name: str = "fx.hu
             "apply_spread_ms": percentiles(np.array(spreads))}
 
 
+def walk_agreement(leader: list[dict], follower: list[dict], after_s: float) -> dict:
+    """The walk each node wrote down at the same whole show seconds after ``after_s``: the
+    largest difference of phase (laps, wrapped) and of the first latent values."""
+    lead = {r["walk_at"]: r for r in leader if "walk_at" in r}
+    phase, latent, n = 0.0, 0.0, 0
+    for rec in follower:
+        ref = lead.get(rec.get("walk_at"))
+        if ref is None or rec["walk_at"] <= after_s:
+            continue
+        d = abs(rec["phase"] - ref["phase"]) % 1.0
+        phase = max(phase, min(d, 1.0 - d))
+        latent = max(latent, float(np.abs(np.subtract(rec["latent"], ref["latent"])).max()))
+        n += 1
+    return {"seconds": n, "phase_max": phase, "latent_max": latent}
+
+
 def late_join_s(trace: list[dict]) -> float | None:
     first_frame = next((r["mono_ns"] for r in trace if r.get("event") == "first_frame"), None)
     hello = next((r["mono_ns"] for r in trace if r.get("event") == "hello"), None)
@@ -159,32 +175,50 @@ def join_s(trace: list[dict]) -> float | None:
     return (state - hello) / 1e9
 
 
-def bench(controls: int, seconds: float, workdir: Path) -> dict:
+def bench(controls: int, seconds: float, workdir: Path, slow_fps: float = 4.0) -> dict:
+    """A leader (h0), a follower (h1), a late joiner (h2) and a follower that cannot keep up
+    (h3, ``slow_fps`` frames a second: its frames are longer than the leader's delay, so most
+    changes reach it after their time); ``controls`` values of ``fx.hue`` over ``seconds``,
+    then speed changes of the walk, then the walks compared at whole show seconds."""
     from live.cluster.netns import Cluster
 
     workdir.mkdir(parents=True, exist_ok=True)
-    traces = [workdir / f"h{i}.jsonl" for i in range(3)]
+    traces = [workdir / f"h{i}.jsonl" for i in range(4)]
     for path in traces:
         path.unlink(missing_ok=True)
     rng = np.random.default_rng(7)
     values = [round(float(v), 4) for v in rng.uniform(0.01, 0.99, controls)]
-    with Cluster(3) as cluster:
+    speeds = [round(float(v), 3) for v in rng.uniform(0.2, 3.0, 12)]
+    with Cluster(4) as cluster:
         leader_addr = cluster[0].address
         start_node(cluster[0], ["--leader"], traces[0], workdir / "h0.log")
         start_node(cluster[1], ["--follow", leader_addr], traces[1], workdir / "h1.log")
-        if not wait_for(lambda: any(r.get("event") == "in_step"
-                                    for r in read_trace(traces[1])), 120):
-            raise RuntimeError(f"the follower never got in step (see {workdir})")
+        start_node(cluster[3], ["--set", f"engine.max_fps={slow_fps}", "--follow", leader_addr],
+                   traces[3], workdir / "h3.log")
+        for i in (1, 3):
+            if not wait_for(lambda i=i: any(r.get("event") == "in_step"
+                                            for r in read_trace(traces[i])), 120):
+                raise RuntimeError(f"follower h{i} never got in step (see {workdir})")
         start_node(cluster[2], ["--follow", leader_addr], traces[2], workdir / "h2.log")
         wait_for(lambda: any(r.get("event") == "in_step" for r in read_trace(traces[2])), 120)
         time.sleep(1.0)
         gap = max(seconds / max(controls, 1), 0.01)
         send_controls(cluster[0], values, gap_s=gap)
-        time.sleep(1.5)
+        send_controls(cluster[0], speeds, address="/live/walk/speed", gap_s=0.25)
+        settled = max(r.get("clock", 0.0) for r in read_trace(traces[0]))
+        time.sleep(4.0)
         data = [read_trace(path) for path in traces]
     errors = np.concatenate([clock_errors_ms(data[0], data[i]) for i in (1, 2)])
-    return {"clock_ms": percentiles(errors), "same_frame": same_frame(data, values),
-            "late_join_s": late_join_s(data[2]), "join_s": join_s(data[2]), "traces": str(workdir)}
+    slow = data[3]
+    slow_hue = applied(slow, "fx.hue")
+    late = sum(1 for v in values if slow_hue.get(round(float(np.float32(v)), 5), {}).get("late"))
+    return {"clock_ms": percentiles(errors), "same_frame": same_frame(data[:3], values),
+            "late_join_s": late_join_s(data[2]), "join_s": join_s(data[2]),
+            "walk_after_speed_changes": {f"h{i}": walk_agreement(data[0], data[i], settled)
+                                         for i in (1, 2, 3)},
+            "slow_node": {"fps": slow_fps, "clock_ms": percentiles(clock_errors_ms(data[0], slow)),
+                          "controls_seen": len(slow_hue), "controls_late": late},
+            "traces": str(workdir)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = bench(args.controls, args.seconds, args.workdir)
     print(json.dumps(report, indent=2))
+    walks = report["walk_after_speed_changes"].values()
     ok = (report["clock_ms"].get("p99", 1e9) <= 2.0
           and report["same_frame"]["fraction"] >= 0.99
-          and report["late_join_s"] is not None and report["late_join_s"] <= 1.0)
+          and report["late_join_s"] is not None and report["late_join_s"] <= 1.0
+          and report["slow_node"]["clock_ms"].get("p99", 1e9) <= 2.0
+          and all(w["seconds"] >= 2 and w["phase_max"] < 1e-6 for w in walks))
     return 0 if ok else 1
 
 
