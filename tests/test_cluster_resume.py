@@ -179,3 +179,32 @@ def test_a_walk_rebuilt_on_the_leader_reaches_followers_once_their_model_is_in()
     assert fengine.walk.phase == pytest.approx(big.phase, abs=1e-9)
     np.testing.assert_allclose(fengine.walk.render(fcontrols), big.render(big_controls),
                                atol=1e-9)
+
+
+def test_a_walk_state_sets_the_leaders_targets_on_the_bus_and_keeps_later_stamped_changes():
+    """A follower whose full-state values were lost (they came before it had the leader's
+    clock) but whose walk state came: the walk's targets become the bus's too, so the next
+    drain does not undo them; a change stamped after the walk's time stays this node's."""
+    follower = relay.Follower(("127.0.0.1", 9), port=0, host="127.0.0.1",
+                              trace=relay.Trace(None, "follower"))
+    engine = SimpleNamespace(bus=Bus(REG), registry=REG, walk=Walk(DIM, seed=0), timeline=None)
+    follower.attach(engine)
+    follower.session = 7
+    lead, lead_controls = Walk(DIM, seed=2), Controls(REG)
+    lead_controls.set_target("walk.speed", 2.5)
+    lead_controls.set_target("fx.hue", 40.0)
+    lead_controls.step(1.0)
+    blob = relay.walk_state(lead, lead_controls)
+    parts = [blob[i:i + relay.WALK_PART] for i in range(0, len(blob), relay.WALK_PART)]
+    follower.timeline.at(1.1, "fx.hue", 80.0)  # stamped after the walk's time, applied first
+    controls = Controls(REG)
+    _run(engine, controls, 0.0, 1.2)
+    for i, part in enumerate(parts):  # the walk stamped 1.0 comes late, after the hue change
+        follower._walk_part(1.0, 7, i, len(parts), part)
+    _run(engine, controls, 1.2, 1.5)
+    assert controls.target[REG.index["walk.speed"]] == 2.5
+    assert engine.bus.get("walk.speed") == 2.5  # the drains since kept it
+    assert controls.target[REG.index["fx.hue"]] == 80.0  # the later stamped change stayed
+    lead_controls.step(0.5)
+    lead.advance(0.5, lead_controls, float(lead_controls.integral[REG.index["walk.speed"]]))
+    assert engine.walk.phase == pytest.approx(lead.phase, abs=1e-9)

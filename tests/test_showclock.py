@@ -240,17 +240,24 @@ class ListClock:
         return t
 
 
-def test_two_engines_at_different_frame_rates_decode_the_same_latent(small_config):
+def two_engines(cfg, seed: int, step: float, end: float):
+    """Two headless engines ending at reading ``end``: one on a steady ``step``, one on
+    irregular 17-70 ms frames; yields each with its frame count."""
     from live.cli import _prepare
     from live.engine import Engine
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     ragged = np.cumsum(rng.uniform(0.017, 0.070, 40))
-    ragged = [0.0, *ragged[ragged < 1.2].tolist(), 1.2]
+    ragged = [0.0, *ragged[ragged < end].tolist(), end]
+    for clock, frames in ((SteppedClock(step), round(end / step)),
+                          (ListClock(ragged), len(ragged) - 1)):
+        scene, model, choice = _prepare(cfg, None, None)
+        yield Engine(cfg, model, choice, scene, headless=True, clock=clock), frames
+
+
+def test_two_engines_at_different_frame_rates_decode_the_same_latent(small_config):
     results = []
-    for clock, frames in ((SteppedClock(0.04), 30), (ListClock(ragged), len(ragged) - 1)):
-        scene, model, choice = _prepare(small_config, None, None)
-        engine = Engine(small_config, model, choice, scene, headless=True, clock=clock)
+    for engine, frames in two_engines(small_config, 3, 0.04, 1.2):
         for at_s, name, value in ((0.3, "walk.speed", 4.0), (0.45, "cue.next", 1.0),
                                   (0.6, "fx.hue", 60.0), (0.8, "walk.mode", "orbit")):
             engine.timeline.at(at_s, name, value)
@@ -268,16 +275,8 @@ def test_two_engines_at_different_frame_rates_draw_the_same_picture(small_config
     """The compositor's own clocks (spin, a built-in layer's phase, a flash's decay, the ISF
     layers' TIME) follow show time too: two engines pacing their frames differently end on
     the same picture at the same reading (trails are per frame, so off here)."""
-    from live.cli import _prepare
-    from live.engine import Engine
-
-    rng = np.random.default_rng(4)
-    ragged = np.cumsum(rng.uniform(0.017, 0.070, 40))
-    ragged = [0.0, *ragged[ragged < 1.3].tolist(), 1.3]
     pictures = []
-    for clock, frames in ((SteppedClock(0.05), 26), (ListClock(ragged), len(ragged) - 1)):
-        scene, model, choice = _prepare(small_config, None, None)
-        engine = Engine(small_config, model, choice, scene, headless=True, clock=clock)
+    for engine, frames in two_engines(small_config, 4, 0.05, 1.3):
         for at_s, name, value in ((0.0, "fx.feedback", 0.0), (0.0, "walk.speed", 0.0),
                                   (0.1, "fx.spin", 140.0), (0.2, "layer1.source", "rings"),
                                   (0.2, "layer1.opacity", 0.6), (0.3, "layer1.speed", 3.0),

@@ -184,8 +184,9 @@ def bench(controls: int, seconds: float, workdir: Path, slow_fps: float = 4.0) -
 
     workdir.mkdir(parents=True, exist_ok=True)
     traces = [workdir / f"h{i}.jsonl" for i in range(4)]
-    for path in traces:
+    for path in traces:  # a fresh show: no trace, and no saved show to resume
         path.unlink(missing_ok=True)
+        path.with_suffix(".state.json").unlink(missing_ok=True)
     rng = np.random.default_rng(7)
     values = [round(float(v), 4) for v in rng.uniform(0.01, 0.99, controls)]
     speeds = [round(float(v), 3) for v in rng.uniform(0.2, 3.0, 12)]
@@ -211,13 +212,15 @@ def bench(controls: int, seconds: float, workdir: Path, slow_fps: float = 4.0) -
     errors = np.concatenate([clock_errors_ms(data[0], data[i]) for i in (1, 2)])
     slow = data[3]
     slow_hue = applied(slow, "fx.hue")
-    late = sum(1 for v in values if slow_hue.get(round(float(np.float32(v)), 5), {}).get("late"))
+    recs = [slow_hue.get(round(float(np.float32(v)), 5)) for v in values]
+    seen = sum(1 for rec in recs if rec is not None)
+    late = sum(1 for rec in recs if rec is not None and rec["late"])
     return {"clock_ms": percentiles(errors), "same_frame": same_frame(data[:3], values),
             "late_join_s": late_join_s(data[2]), "join_s": join_s(data[2]),
             "walk_after_speed_changes": {f"h{i}": walk_agreement(data[0], data[i], settled)
                                          for i in (1, 2, 3)},
             "slow_node": {"fps": slow_fps, "clock_ms": percentiles(clock_errors_ms(data[0], slow)),
-                          "controls_seen": len(slow_hue), "controls_late": late},
+                          "controls_seen": seen, "controls_late": late},
             "traces": str(workdir)}
 
 

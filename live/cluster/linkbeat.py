@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from live.cluster import clusterbench as cb
+from live.cluster.linkprobe import pair_spreads
 
 TARGET_P99_MS = 2.0
 LINK_ARGS = ["--set", "tempo.link=true"]
@@ -71,18 +72,8 @@ def _on_grid(series: list[np.ndarray], axis: int, quantum: float, step: float) -
     for s in series:
         order = np.argsort(s[:, axis], kind="stable")
         lines.append(np.interp(grid, s[order, axis], s[order, 2]))
-    diffs = []
-    pairs = {}
-    for i in range(len(lines)):
-        for j in range(i + 1, len(lines)):
-            d = lines[i] - lines[j]
-            d = (d + quantum / 2) % quantum - quantum / 2
-            ms = d * ms_per_beat
-            diffs.append(np.abs(ms))
-            stats = cb.percentiles(np.abs(ms))
-            stats["mean"] = float(ms.mean())
-            pairs[f"h{i}-h{j}"] = stats
-    spread = np.max(np.stack(diffs), axis=0)
+    pairs, spread = pair_spreads(lines, [f"h{i}" for i in range(len(lines))], quantum,
+                                 ms_per_beat, cb.percentiles)
     return {"instants": int(grid.size), "bpm": tempo, "spread_ms": cb.percentiles(spread),
             "pairs": pairs}
 
@@ -159,16 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/live-linkbeat"))
     args = parser.parse_args(argv)
-    from live.cluster.netns import available
+    from live.cluster.netns import link_bench_problem
 
-    try:
-        import link  # noqa: F401
-    except ImportError:
-        print(json.dumps({"error": "LinkPython-extern is not installed"}))
-        return 2
-    reason = available()
-    if reason:
-        print(json.dumps({"error": reason}))
+    problem = link_bench_problem()
+    if problem:
+        print(json.dumps({"error": problem}))
         return 2
     report = bench(args.seconds, args.workdir)
     report["target_p99_ms"] = TARGET_P99_MS

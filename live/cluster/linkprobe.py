@@ -142,18 +142,9 @@ def compare(results: list[dict], names: list[str], quantum: float, start_ns: int
     tempo = float(np.median(np.concatenate([np.asarray(r["tempo"]) for r in results])))
     ms_per_beat = 60.0 / tempo * 1000.0
     beats = [np.interp(grid, t, b) for t, b in series]
-    pairs = {}
-    diffs = []
-    for i in range(len(beats)):
-        for j in range(i + 1, len(beats)):
-            d = beats[i] - beats[j]
-            d = (d + quantum / 2) % quantum - quantum / 2
-            ms = d * ms_per_beat
-            diffs.append(np.abs(ms))
-            stats = _percentiles(np.abs(ms))
-            stats["mean"] = round(float(ms.mean()), 4)
-            pairs[f"{names[i]}-{names[j]}"] = stats
-    spread = np.max(np.stack(diffs), axis=0) if diffs else np.zeros(0)
+    pairs, spread = pair_spreads(beats, names, quantum, ms_per_beat, _percentiles)
+    for stats in pairs.values():
+        stats["mean"] = round(stats["mean"], 4)
     brackets = np.concatenate([np.asarray(r["bracket_ns"]) for r in results]) / 1000.0
     tempos = np.concatenate([np.asarray(r["tempo"]) for r in results])
     return {
@@ -164,6 +155,26 @@ def compare(results: list[dict], names: list[str], quantum: float, start_ns: int
         "pairs": pairs,
         "clock_read_us": _percentiles(brackets),
     }
+
+
+def pair_spreads(beats: list, names: list[str], quantum: float, ms_per_beat: float,
+                 percentiles) -> tuple[dict, object]:
+    """Every pair of beat series (sampled at the same instants) compared: the difference
+    wrapped to the quantum (peers share the phase, not the beat count) in milliseconds, as
+    ``percentiles`` of its size plus its signed ``mean`` per pair, and at each instant the
+    largest difference between any two (the spread)."""
+    import numpy as np
+
+    pairs, diffs = {}, []
+    for i in range(len(beats)):
+        for j in range(i + 1, len(beats)):
+            d = beats[i] - beats[j]
+            ms = ((d + quantum / 2) % quantum - quantum / 2) * ms_per_beat
+            diffs.append(np.abs(ms))
+            stats = percentiles(np.abs(ms))
+            stats["mean"] = float(ms.mean())
+            pairs[f"{names[i]}-{names[j]}"] = stats
+    return pairs, (np.max(np.stack(diffs), axis=0) if diffs else np.zeros(0))
 
 
 class _Reader:
@@ -300,16 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.bench:
         parser.print_help()
         return 2
-    from live.cluster.netns import available
+    from live.cluster.netns import link_bench_problem
 
-    try:
-        import link  # noqa: F401
-    except ImportError:
-        print(json.dumps({"error": "LinkPython-extern is not installed"}))
-        return 1
-    reason = available()
-    if reason:
-        print(json.dumps({"error": reason}))
+    problem = link_bench_problem()
+    if problem:
+        print(json.dumps({"error": problem}))
         return 1
     report = measure(args.hosts, args.seconds, args.rate, args.bpm, args.quantum)
     print(json.dumps(report, indent=2))

@@ -53,6 +53,16 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
 
 
+def link_bench_problem() -> str | None:
+    """Why a Link measurement between namespaces cannot run here (LinkPython-extern missing,
+    or ``available()``'s reason), or None."""
+    try:
+        import link  # noqa: F401  (LinkPython-extern)
+    except ImportError:
+        return "LinkPython-extern is not installed"
+    return available()
+
+
 def available() -> str | None:
     """None when network namespaces with a bridge can be built here, else the reason why not
     (not root, no ``ip`` command, or the kernel/container refuses namespaces, veth, bridges or

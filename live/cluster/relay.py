@@ -236,6 +236,8 @@ class RelayTimeline(Timeline):
         object than at the last frame (a model with another latent size came in)."""
         self._walk = None
         self._calls: list = []
+        self.applied_at: dict[str, float] = {}
+        """Per control: the stamp of the last stamped change applied to it."""
         self._extra_due: list = []
         self._marks_due: list = []
 
@@ -319,6 +321,9 @@ class RelayTimeline(Timeline):
             self.trace.write(event="first_frame", t1=t1, mono_ns=mono_ns)
         self.frames += 1
         self.applied += len(marks)
+        for at_s, _, name, _ in marks:
+            if at_s > self.applied_at.get(name, -math.inf):
+                self.applied_at[name] = at_s
         if marks and self.trace is not None and self.trace.on:
             for at_s, _, name, value in marks:
                 late = at_s < t0
@@ -376,11 +381,14 @@ def _read_walk_state(blob: bytes) -> tuple[dict, list[np.ndarray]]:
     return head, arrays
 
 
-def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0) -> bool:
+def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0,
+                   keep: np.ndarray | None = None) -> bool:
     """Put ``walk`` (and the controls' targets, smoothers and integrals, except the local
     ones) where ``walk_state`` found the leader's, then step both on by ``dt`` seconds: a
-    state stamped ``dt`` ago lands where the leader's walk is now. False (nothing changed)
-    when the blob does not fit this walk (another latent size, another registry)."""
+    state stamped ``dt`` ago lands where the leader's walk is now. ``keep``: a mask of the
+    controls this node changed at a stamped time after the state's (their targets are kept,
+    from the end of the step; None: none). False (nothing changed) when the blob does not fit
+    this walk (another latent size, another registry)."""
     try:
         head, arrays = _read_walk_state(blob)
     except (ValueError, KeyError, TypeError, struct.error) as exc:  # garbled: not taken
@@ -406,7 +414,8 @@ def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0) -> bool:
         controls.step(dt)
         speed = controls.registry.index["walk.speed"]
         walk.advance(dt, controls, float(controls.integral[speed]))
-    np.copyto(controls.target, applied, where=shared & (applied != target))
+    if keep is not None:
+        np.copyto(controls.target, applied, where=shared & keep)
     return True
 
 
@@ -996,7 +1005,14 @@ class Follower:
                 # switch loads it in the background): try again next frame
                 self.timeline.at_call(t, take)
                 return
-            taken = set_walk_state(walk, controls, whole, t - at)
+            registry = controls.registry
+            stamps = self.timeline.applied_at
+            keep = np.array([stamps.get(p.name, -math.inf) > at for p in registry.params])
+            taken = set_walk_state(walk, controls, whole, t - at, keep)
+            if taken and self.engine is not None:  # the bus too: the next drain keeps them
+                bus = self.engine.bus
+                for i in np.flatnonzero(_shared_mask(registry)):
+                    bus.publish(registry.params[i].name, float(controls.target[i]))
             self.trace.write(event="walk_in", session=session, at=at, t=t, taken=taken,
                              phase=walk.phase)
             self._arrived("walk", session)  # not taken (another model): as close as it gets
