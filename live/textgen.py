@@ -164,9 +164,16 @@ class TextShow:
         self._burst = 0
         self._sampling = (gen.sampler.temperature, gen.sampler.top_k, gen.sampler.top_p)
         self.typed = 0
+        self.out = None
+        """A cluster leader's ``out(chars)``: typed characters go to every node (this one
+        included) at a stamped show time instead of straight onto the layer."""
+        self.follow = False
+        """A cluster follower: it types only what its leader relays (``layer.push``)."""
 
     def handle(self, event) -> None:
         """Engine listener: text.prime / text.reset / text.burst."""
+        if self.follow and event.name != "text.reset":
+            return  # the leader samples and types; its characters come relayed
         if event.name == "text.prime":
             self.gen.request("prime", event.text)
         elif event.name == "text.reset":
@@ -177,6 +184,8 @@ class TextShow:
             self._burst += max(1, round(event.arg * BURST_CHARS))
 
     def frame(self, dt: float, controls, beat: bool) -> None:
+        if self.follow:
+            return
         if controls["text.visible"] < 0.5:
             self._credit = 0.0
             self._burst = 0
@@ -196,5 +205,5 @@ class TextShow:
         if count:
             chars = self.gen.take(count)
             if chars:
-                self.layer.push(chars)
+                (self.out or self.layer.push)(chars)
                 self.typed += len(chars)

@@ -221,9 +221,9 @@ class _LeaderPort:
 class _Node:
     """An engine's render loop reduced to its clock, bus, timeline and walk."""
 
-    def __init__(self, node, clock, dim: int = 16) -> None:
+    def __init__(self, node, clock, dim: int = 16, text=None) -> None:
         self.engine = SimpleNamespace(bus=Bus(REG), registry=REG, walk=Walk(dim, seed=0),
-                                      timeline=None)
+                                      timeline=None, text=text)
         node.attach(self.engine)
         self.clock = clock
         self.controls, self.sources, self.beat = Controls(REG), SourceTable(), BeatClock()
@@ -563,3 +563,50 @@ def test_leader_and_two_followers_in_network_namespaces(tmp_path):
         rec = cb.applied(cb.read_trace(traces[2]), "fx.hue")[0.66]
         assert not rec["late"]
         assert os.path.exists(traces[0])
+
+
+class _TextRecorder:
+    """Stands in for the engine's text (``TextShow``): what reaches its layer, in order."""
+
+    def __init__(self) -> None:
+        self.out = None
+        self.follow = False
+        self.got: list[str | None] = []
+        self.layer = SimpleNamespace(push=self.got.append, clear=lambda: self.got.append(None))
+
+
+def test_typed_text_reaches_every_node_at_one_show_time_and_a_joiner_gets_the_screen():
+    """The leader's typed characters go onto its own layer and every follower's at a stamped
+    show time; a follower joining gets the text on the leader's screen (since the last reset)
+    and types nothing of its own."""
+    leader = relay.Leader(delay_frames=2, frame_rate=60.0, trace=relay.Trace(None, "leader"))
+    text = _TextRecorder()
+    lead = _Node(leader, leader.clock, text=text)
+    port = _LeaderPort(leader)
+    follower = None
+    try:
+        leader.start()
+        assert text.out is not None
+        text.out("to be")
+        assert text.got == []  # not at once: at its stamped time, like every node
+        lead.engine.bus.trigger("text.reset")
+        text.out("Hel")
+        text.out("lo")
+        assert wait_for(lambda: (lead.frame(), text.got == ["to be", "Hel", "lo"])[1], 10)
+        follower = relay.Follower(("127.0.0.1", port.port), port=0, host="127.0.0.1",
+                                  trace=relay.Trace(None, "follower"))
+        fol_text = _TextRecorder()
+        fol = _Node(follower, follower.clock, text=fol_text)
+        assert fol_text.follow
+        follower.start()
+        assert wait_for(lambda: (lead.frame(), fol.frame(), follower.in_step)[2], 30)
+        assert wait_for(lambda: (fol.frame(), fol_text.got[:2] == [None, "Hello"])[1], 10)
+        text.out(", world")
+        assert wait_for(lambda: (lead.frame(), fol.frame(),
+                                 fol_text.got[-1] == ", world")[2], 10)
+        assert text.got[-1] == ", world"
+    finally:
+        if follower is not None:
+            follower.close()
+        port.close()
+        leader.close()

@@ -7,11 +7,14 @@ Roles (``live run --leader`` / ``live run --follow HOST[:PORT]``, ``[cluster]`` 
   analysis. Instead of applying a change at once, it stamps it with its show time plus
   ``delay_frames / frame_rate`` (2 frames at 60 fps: 33 ms), schedules it on its own
   ``engine.timeline`` at that time and sends it to every follower. Audio features are sent
-  the same way, at most ``frame_rate`` times a second.
+  the same way, at most ``frame_rate`` times a second, and so are the characters its text
+  layer types (the RNN samples on the leader only; every node's layer gets the same text at
+  the same show time).
 * A **follower** applies what the leader sends with ``engine.timeline.at(...)`` at the same
   show time, so all nodes apply it on the frame whose step contains that time. Its show clock
   is the leader's, estimated over the same UDP path (live/cluster/sync.py). Controller OSC sent
   to a follower is ignored (counted); its OSC port stays open for ``/live/sync`` and OSCQuery.
+  Its keyboard is forwarded to the leader as controller OSC (``KeyForward``).
 
 The wire (OSC 1.0 over UDP; times are doubles, ``d``)::
 
@@ -26,18 +29,22 @@ The wire (OSC 1.0 over UDP; times are doubles, ``d``)::
       /live/cluster/trig   at name arg text     a trigger (scene.go, cue.*, text.prime, ...)
       /live/cluster/src    at name value        an audio feature (audio.level, ...)
       /live/cluster/evt    at name strength     an audio event (audio.onset, audio.beat)
+      /live/cluster/type   at chars             characters the leader's text layer typed
       /live/cluster/state  at session scene seed prime   a full state follows (a join)
+      /live/cluster/text   at chars             the text on the leader's screen (a join)
       /live/cluster/cue    at slot blob         a stored cue (float32 latent)
       /live/cluster/ready  at session           the end of a full state
       /live/cluster/walk   at session part count blob   the walk's state at ``at`` (in parts)
 
 A follower joining (or a leader restarting, a new ``session``) gets the full state: the scene,
-every value, the cues, the walk's seed and the last text prime, stamped like any change. Then
+every value, the cues, the walk's seed, the last text prime and the text typed since the last
+reset (its last ``TEXT_TAIL_CHARS``), stamped like any change. Then
 the walk's time state: the leader's render thread takes it at exactly the stamp (the step cut
 there, after the stamped values; ``walk_state``): the clocks (phase, noise laps, jitter time),
 the glide, the held cue, the keyframes, orbit and noise tables, the random generator, and the
-controls' targets and smoothers. It reaches the follower after its time, so the follower sets
-it at the start of its next frame and steps it on from the stamp to there (``set_walk_state``):
+controls' targets, smoothers and integrals. It reaches the follower after its time, so the
+follower sets it at the start of its next frame and steps it on from the stamp to there
+(``set_walk_state``):
 from then on both walks are the same function of show time. The follower is in step when both
 are applied, and says hello until both have come. The leader drops a follower it has not heard
 from for ``FOLLOWER_TIMEOUT_S``. A follower that has not heard from the leader for ``LOST_S``
@@ -66,6 +73,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -339,6 +347,8 @@ WALK_PART = 6000
 FRAME_LEAD_S = 0.5
 """A trigger that gets a frame of its own on every node (a snapshot of every tile) is stamped
 this far ahead: it must reach every node before its time, and it needs no low latency."""
+TEXT_TAIL_CHARS = 800
+"""A joining follower gets the leader's last this many typed characters (its screen's text)."""
 WALK_WAIT_S = 10.0
 """A follower holds a walk state of another latent size this long for its own model swap."""
 MAX_WALK_PARTS = 512
@@ -468,6 +478,10 @@ class Leader:
         self._raw_trigger = None
         self._capturing: set[tuple[str, int]] = set()
         """Followers whose walk state is scheduled to be taken (at the state's stamp)."""
+        self._type_out: deque[tuple[float, str]] = deque(maxlen=512)
+        """Typed characters stamped, for the leader's thread to send."""
+        self._text_tail: deque[str] = deque(maxlen=TEXT_TAIL_CHARS)
+        """The last characters typed since the last ``text.reset`` (a joiner's text)."""
 
     # ------------------------------------------------------------------ wiring
     def attach(self, engine) -> None:
@@ -479,6 +493,8 @@ class Leader:
         engine.timeline = self.timeline
         self.timeline.on_new_walk = self._walk_rebuilt
         bus.relay = self  # every write now comes to set / trigger below
+        if getattr(engine, "text", None) is not None:
+            engine.text.out = self._typed  # the typed text goes to every node, stamped
         if self.resume_from is not None:
             self._resume(engine, self.resume_from)
 
@@ -504,6 +520,16 @@ class Leader:
             self.trace.write(event="resumed", saved_at=saved.show_s, t=t, taken=taken,
                              phase=walk.phase)
         self.timeline.at_call(self.clock.now(), take)
+
+    def _typed(self, chars: str) -> None:
+        """Characters the text typed here (render thread): onto this node's layer and every
+        follower's at one show time; the leader's thread sends them."""
+        at = self.clock.now() + self.delay_s
+        layer = self.engine.text.layer
+        self.timeline.at_call(at, lambda *_: layer.push(chars))
+        with self._lock:
+            self._type_out.append((at, chars))
+            self._text_tail.extend(chars)
 
     def _save(self, walk, controls, t: float) -> None:
         """The show at ``t`` (on the render thread, copies only) to the saver's thread."""
@@ -583,6 +609,9 @@ class Leader:
         text = text[:200]
         if name == "text.prime":
             self.last_prime = text
+        elif name == "text.reset":
+            with self._lock:
+                self._text_tail.clear()
         at = self.clock.now() + (max(self.delay_s, FRAME_LEAD_S) if name in FRAME_TRIGGERS
                                  else self.delay_s)
         self.timeline.at(at, name, arg, text)
@@ -639,8 +668,11 @@ class Leader:
         values = np.empty(len(engine.registry.params))
         self._bus.snapshot(values)
         walk = engine.walk
+        with self._lock:
+            tail = "".join(self._text_tail)
         messages = [message(PREFIX + "state", [at, self.session, str(self.scene_name()),
-                                               int(walk.seed), self.last_prime])]
+                                               int(walk.seed), self.last_prime]),
+                    message(PREFIX + "text", [at, tail])]
         for param, value in zip(engine.registry.params, values, strict=True):
             if param.kind == "trigger" or param.name.startswith(LOCAL_VALUES):
                 continue
@@ -684,10 +716,12 @@ class Leader:
         with self._lock:
             sources, self._sources = self._sources, {}
             events, self._events = self._events, []
-        if not sources and not events:
+            typed = list(self._type_out)
+            self._type_out.clear()
+        messages = [message(PREFIX + "type", [at, chars]) for at, chars in typed]
+        if not sources and not events and not messages:
             return
         at = self.clock.now() + self.delay_s
-        messages = []
         for name, value in sources.items():
             self.timeline.at_source(at, "src", name, value)
             messages.append(message(PREFIX + "src", [at, name, float(value)]))
@@ -789,6 +823,8 @@ class Follower:
         self.engine = engine
         engine.timeline = self.timeline
         engine.key_bus = KeyForward(engine.bus, self)  # its keyboard steers the leader
+        if getattr(engine, "text", None) is not None:
+            engine.text.follow = True  # it types what the leader typed, when it did
         engine.scene_values_from_leader = True  # a scene's values come stamped, as the leader's
 
     def wrap_osc(self, handle_message):
@@ -950,6 +986,8 @@ class Follower:
         elif kind == "state":
             self._state(float(args[0]) + base, int(args[1]), str(args[2]), int(args[3]),
                         str(args[4]))
+        elif kind in ("type", "text"):
+            self._text(kind, float(args[0]) + base, str(args[1])[:TEXT_TAIL_CHARS])
         elif kind == "cue":
             at, slot, blob = float(args[0]) + base, int(args[1]), bytes(args[2])
             cue = np.frombuffer(blob, "<f4").astype(np.float64)
@@ -962,6 +1000,21 @@ class Follower:
         elif kind == "walk":
             self._walk_part(float(args[0]) + base, int(args[1]), int(args[2]), int(args[3]),
                             bytes(args[4]))
+
+    def _text(self, kind: str, at: float, chars: str) -> None:
+        """Characters the leader typed (``type``), or the text on its screen when this node
+        joins (``text``: the layer starts again from it), onto this node's layer at ``at``."""
+        text = getattr(self.engine, "text", None)
+        if text is None:
+            return
+        layer = text.layer
+        if kind == "text":
+            def start_from(*_):
+                layer.clear()
+                layer.push(chars)
+            self.timeline.at_call(at, start_from)
+        else:
+            self.timeline.at_call(at, lambda *_: layer.push(chars))
 
     def _state(self, at: float, session: int, scene: str, seed: int, prime: str) -> None:
         """The head of a full state: the scene (when another), the walk's seed, the prime."""
