@@ -127,7 +127,7 @@ def test_scene_go_with_odd_digits_is_an_unknown_scene_not_a_crash(scenes, text):
     try:
         with pytest.raises(SceneError, match="unknown scene"):
             deck.target("scene.go", text)
-        deck._requests.put_nowait(("scene.go", text))
+        deck._requests.put_nowait(("scene.go", text, None))
         assert wait_for(lambda: "unknown scene" in deck.last_error)
     finally:
         deck.close()
