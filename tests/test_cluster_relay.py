@@ -548,15 +548,24 @@ def test_leader_and_two_followers_in_network_namespaces(tmp_path):
         # the restarted leader went on from its saved show (live/cluster/resume.py): its clock
         # where the follower's was (no base, no hold), and its walk where the follower's walk,
         # left on its own, got to at the same show seconds
-        lead_trace = cb.read_trace(traces[0])
-        second = [i for i, r in enumerate(lead_trace) if r.get("event") == "leader_start"][1]
-        resumed = _events(lead_trace[second:], "resumed")
+        def since_restart():  # the restarted leader's part of its trace (written as it goes)
+            trace = cb.read_trace(traces[0])
+            starts = [i for i, r in enumerate(trace) if r.get("event") == "leader_start"]
+            return trace[starts[1]:] if len(starts) > 1 else []
+
+        resumed = cb.wait_for(lambda: _events(since_restart(), "resumed"), 30)
         assert resumed and resumed[0]["taken"], (tmp_path / "h0b.log").read_text()[-2000:]
         assert _events(cb.read_trace(traces[2]), "session")[-1]["base"] == 0.0
-        after = {r["walk_at"]: r for r in lead_trace[second:] if "walk_at" in r}
-        own = {r["walk_at"]: r for r in cb.read_trace(traces[2]) if "walk_at" in r}
-        common = [k for k in sorted(set(after) & set(own)) if k > resumed[0]["t"]]
-        assert common, (resumed[0]["t"], sorted(after)[-3:], sorted(own)[-3:])
+
+        def common_seconds():
+            after = {r["walk_at"]: r for r in since_restart() if "walk_at" in r}
+            own = {r["walk_at"]: r for r in cb.read_trace(traces[2]) if "walk_at" in r}
+            keys = [k for k in sorted(set(after) & set(own)) if k > resumed[0]["t"]]
+            return (keys, after, own) if keys else None
+
+        found = cb.wait_for(common_seconds, 60)
+        assert found, (resumed[0], (tmp_path / "h0b.log").read_text()[-1000:])
+        common, after, own = found
         assert after[common[0]]["phase"] == pytest.approx(own[common[0]]["phase"], abs=1e-6)
         cb.send_controls(cluster[0], [0.66], gap_s=0.01)
         assert cb.wait_for(lambda: 0.66 in cb.applied(cb.read_trace(traces[2]), "fx.hue"), 30)
