@@ -68,10 +68,12 @@ def test_phase_at_converts_monotonic_time_to_links_clock(tmp_path):
         start = mono + 1.0
         for k in range(100):  # one second of frames at 100 fps
             clock.phase_at(start + k * 0.01, 10.0 + k * 0.01)
+        # (a frame one gap after a row may round to just before the gap, and the row waits
+        # for the next frame: 16 to 20 rows in the second, depending on the clock's value)
         assert wait_for(lambda: len([r for r in _lines(trace)
-                                     if "beat" in r and r["mono"] >= start]) >= 20)
+                                     if "beat" in r and r["mono"] >= start]) >= 16)
         rows = [r for r in _lines(trace) if "beat" in r and r["mono"] >= start]
-        assert len(rows) == pytest.approx(1.0 / TRACE_GAP_S, abs=1)
+        assert 0.8 / TRACE_GAP_S <= len(rows) <= 1.0 / TRACE_GAP_S
         assert all(b["mono"] - a["mono"] >= TRACE_GAP_S - 1e-9
                    for a, b in zip(rows, rows[1:], strict=False))
         for row in rows:
