@@ -23,9 +23,10 @@ REG = Registry()
 DIM = 16
 
 
-def _node(saver=None, resume_from=None, clock=None):
+def _node(saver=None, resume_from=None, clock=None, text=None):
     bus = Bus(REG)
-    engine = SimpleNamespace(bus=bus, registry=REG, walk=Walk(DIM, seed=0), timeline=None)
+    engine = SimpleNamespace(bus=bus, registry=REG, walk=Walk(DIM, seed=0), timeline=None,
+                             text=text)
     leader = relay.Leader(trace=relay.Trace(None, "leader"), saver=saver,
                           resume_from=resume_from, clock=clock)
     leader.attach(engine)
@@ -47,7 +48,9 @@ def _run(engine, controls, t0, t1, step=1 / 60):
 def test_a_restarted_leader_goes_on_where_the_show_would_be(tmp_path):
     path = tmp_path / "cluster-state.json"
     saver = resume.Saver(path, every_s=60.0)
-    leader, engine, controls = _node(saver=saver)
+    typed: list = []
+    text = SimpleNamespace(out=None, follow=False, layer=SimpleNamespace(push=typed.append))
+    leader, engine, controls = _node(saver=saver, text=text)
     try:
         # a show: values (stamped by the leader, applied at their time), a cue, a prime
         _run(engine, controls, 0.0, 0.2)
@@ -55,6 +58,7 @@ def test_a_restarted_leader_goes_on_where_the_show_would_be(tmp_path):
         engine.bus.set("fx.spin", 45.0)
         engine.bus.set("walk.mode", "orbit")
         engine.bus.trigger("text.prime", text="To be")
+        text.out("To be, or not")  # what the text layer typed (stamped, then on the layer)
         _run(engine, controls, 0.2, 0.9)
         engine.walk.store_cue(3)
         leader.timeline.at_call(1.5, leader._save)  # what the leader's thread asks each save_s
@@ -65,13 +69,18 @@ def test_a_restarted_leader_goes_on_where_the_show_would_be(tmp_path):
     saved = resume.read(path, ["default"])
     assert saved is not None and saved.show_s == pytest.approx(1.5, abs=1e-12)
     assert saved.scene == "default" and saved.prime == "To be"
+    assert typed == ["To be, or not"] and saved.text == "To be, or not"
     assert saved.values["walk.speed"] == 2.5 and 3 in saved.cues
     assert "show.record" not in saved.values  # local values stay local
 
     # restarted 3 s of wall time after the save: its clock starts at 4.5 s of show time
     saved.wall_s = time.time() - 3.0
     frozen = SimpleNamespace(t=100.0)
-    again, engine2, controls2 = _node(resume_from=saved, clock=LeaderClock(lambda: frozen.t))
+    typed2: list = []
+    text2 = SimpleNamespace(out=None, follow=False, layer=SimpleNamespace(push=typed2.append))
+    again, engine2, controls2 = _node(resume_from=saved, clock=LeaderClock(lambda: frozen.t),
+                                      text=text2)
+    assert typed2 == ["To be, or not"]  # the screen's text is back
     try:
         start = again.clock.now()
         assert start == pytest.approx(4.5, abs=0.05)
@@ -99,6 +108,7 @@ def test_a_restarted_leader_goes_on_where_the_show_would_be(tmp_path):
     ('{"version": 1, "show_s": 1, "wall_s": 1, "values": {"fx.hue": "red"}}',
      "values are not names"),
     ('{"version": 1, "show_s": 1, "wall_s": 1, "walk": "***"}', "not base64"),
+    ('{"version": 1, "show_s": 1, "wall_s": 1, "text": 5}', "text is not a string"),
 ])
 def test_a_damaged_saved_show_is_refused_with_the_reason(tmp_path, caplog, content, reason):
     path = tmp_path / "state.json"

@@ -513,6 +513,10 @@ class Leader:
         if saved.prime:
             self.last_prime = saved.prime
             self._raw_trigger("text.prime", 1.0, None, saved.prime)
+        if saved.text:  # the screen's text, on this layer and in what joiners get
+            self._text_tail.extend(saved.text[-TEXT_TAIL_CHARS:])
+            if getattr(engine, "text", None) is not None:
+                engine.text.layer.push(saved.text[-TEXT_TAIL_CHARS:])
 
         def take(walk, controls, t):
             taken = bool(saved.walk) and set_walk_state(walk, controls, saved.walk,
@@ -538,8 +542,10 @@ class Leader:
         index = controls.registry.index
         values = {name: float(controls.target[index[name]]) for name in names}
         cues = {slot: cue.copy() for slot, cue in enumerate(walk.cues) if cue is not None}
+        with self._lock:
+            text = "".join(self._text_tail)
         self.saver.capture(t, walk_state(walk, controls), values, cues,
-                           str(self.scene_name()), self.last_prime)
+                           str(self.scene_name()), self.last_prime, text)
 
     def source_proxy(self):
         """What the audio Publisher writes its features to on a leader."""

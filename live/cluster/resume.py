@@ -3,18 +3,19 @@
 Every ``[cluster] save_s`` seconds a leader captures its show on the render thread at a
 stamped show time (the same moment it would give a joining follower): the walk's whole state
 with the controls' targets, smoothers and integrals (``relay.walk_state``), the values, the
-stored cues, the scene, the last text prime, and that moment as show time and as wall-clock
-time. A saver thread writes it to ``[paths] cluster_state`` (JSON, written to a temporary file
-and renamed over the old one, so a crash mid-write leaves the last good file).
+stored cues, the scene, the last text prime, the text on its screen, and that moment as show
+time and as wall-clock time. A saver thread writes it to ``[paths] cluster_state`` (JSON,
+written to a temporary file and renamed over the old one, so a crash mid-write leaves the last
+good file).
 
 A leader that starts and finds the file goes on from it: its show clock starts at the saved
 show time plus the wall-clock time since the save (so it is where its followers are, who kept
-showing on their own clocks meanwhile), the saved scene is brought up, the values, cues and
-prime restored, and at the first frame the walk is set where it was and stepped on over the
-gap, exactly as a joining follower takes a leader's walk. It is a new session: followers
-re-sync (clock, then the full state), and as their clocks already agree with the resumed one,
-they do not hold or jump. Changes made after the last save (at most ``save_s`` old) are lost
-on the leader and the followers take the leader's state.
+showing on their own clocks meanwhile), the saved scene is brought up, the values, cues, prime
+and the screen's text restored, and at the first frame the walk is set where it was and
+stepped on over the gap, exactly as a joining follower takes a leader's walk. It is a new
+session: followers re-sync (clock, then the full state), and as their clocks already agree
+with the resumed one, they do not hold or jump. Changes made after the last save (at most
+``save_s`` old) are lost on the leader and the followers take the leader's state.
 
 The file is input like any other (``live.safeio``: a regular file of at most
 ``STATE_MAX_BYTES``); a damaged, foreign or stale one (another model's latent size, a scene
@@ -44,6 +45,7 @@ STATE_MAX_BYTES = 16 * MIB
 """A 512-wide latent's walk state is about 100 KB, 16 cues 45 KB: far below."""
 VERSION = 1
 MAX_VALUES = 10_000
+MAX_TEXT = 4000
 
 
 @dataclass
@@ -58,6 +60,8 @@ class SavedShow:
     values: dict[str, float] = field(default_factory=dict)
     cues: dict[int, np.ndarray] = field(default_factory=dict)
     walk: bytes = b""
+    text: str = ""
+    """The text typed since the last reset (the screen's), at most ``MAX_TEXT`` characters."""
 
     def resume_s(self, wall_now: float | None = None) -> float:
         """The show time to go on from now: the saved one plus the wall-clock time since
@@ -71,7 +75,7 @@ class SavedShow:
             "scene": self.scene, "prime": self.prime, "values": self.values,
             "cues": {str(slot): base64.b64encode(np.asarray(cue, "<f4").tobytes()).decode()
                      for slot, cue in self.cues.items()},
-            "walk": base64.b64encode(self.walk).decode()})
+            "walk": base64.b64encode(self.walk).decode(), "text": self.text})
 
 
 def parse(text: str, scenes: Collection[str] | None = None) -> SavedShow:
@@ -90,6 +94,9 @@ def parse(text: str, scenes: Collection[str] | None = None) -> SavedShow:
     scene, prime = raw.get("scene", ""), raw.get("prime", "")
     if not isinstance(scene, str) or not isinstance(prime, str) or len(prime) > 200:
         raise ValueError("scene or prime is not a short string")
+    text = raw.get("text", "")
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise ValueError(f"text is not a string of at most {MAX_TEXT} characters")
     if scene and scenes is not None and scene not in scenes:
         raise ValueError(f"no scene {scene!r} in the scenes folder")
     values = raw.get("values", {})
@@ -109,7 +116,7 @@ def parse(text: str, scenes: Collection[str] | None = None) -> SavedShow:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"a cue or the walk is not base64 ({exc})") from None
     return SavedShow(float(show_s), float(wall_s), scene, prime,
-                     {k: float(v) for k, v in values.items()}, cues, walk)
+                     {k: float(v) for k, v in values.items()}, cues, walk, text)
 
 
 def read(path: Path, scenes: Collection[str] | None = None) -> SavedShow | None:
@@ -163,8 +170,8 @@ class Saver:
         return True
 
     def capture(self, show_s: float, walk_blob: bytes, values: dict[str, float],
-                cues: dict[int, np.ndarray], scene: str, prime: str) -> None:
-        saved = SavedShow(show_s, time.time(), scene, prime, values, cues, walk_blob)
+                cues: dict[int, np.ndarray], scene: str, prime: str, text: str = "") -> None:
+        saved = SavedShow(show_s, time.time(), scene, prime, values, cues, walk_blob, text)
         with self._lock:
             self._pending = saved
         self._wake.set()
