@@ -117,10 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--remote-changes", type=int, default=300, metavar="N",
                        help="--remote: values timed to the page's fader (default 300)")
     bench.add_argument("--cluster", action="store_true",
-                       help="one show on three hosts in network namespaces (root): Link "
-                            "clock agreement, then a leader and two followers as real "
-                            "processes: clock agreement, controls applied at the same show "
-                            "time, late join; docs/cluster.md")
+                       help="one show on hosts in network namespaces (root): Link beat "
+                            "agreement (probes, then three nodes' frames), then a leader, a "
+                            "follower, a late joiner and a 4-fps follower as real processes: "
+                            "clock agreement, controls applied at the same show time, late "
+                            "join, the walks after speed changes; docs/cluster.md")
     bench.add_argument("--cluster-controls", type=int, default=200, metavar="N",
                        help="--cluster: controls sent to the leader (default 200)")
 

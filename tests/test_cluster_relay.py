@@ -242,6 +242,15 @@ class _Node:
         return self.engine.walk.render(self.controls).copy()
 
 
+def _frames_until(check, *nodes, timeout: float = 30) -> bool:
+    """Frames on every node until ``check()`` holds (``wait_for``'s answer)."""
+    def step():
+        for node in nodes:
+            node.frame()
+        return check()
+    return wait_for(step, timeout=timeout)
+
+
 def test_a_late_joiner_takes_the_walk_where_the_leader_has_it():
     """A leader whose walk has moved (speed, keyframes, reseed, a held cue gliding in) and a
     follower joining late: at the same show reading both have the same walk and latent."""
@@ -271,12 +280,7 @@ def test_a_late_joiner_takes_the_walk_where_the_leader_has_it():
                                   trace=relay.Trace(None, "follower"))
         fol = _Node(follower, follower.clock)
         follower.start()
-
-        def both():
-            lead.frame()
-            fol.frame()
-            return follower.in_step
-        assert wait_for(both, timeout=30)
+        assert _frames_until(lambda: follower.in_step, lead, fol)
         assert follower.clock.base == 0.0
         fol_walk = fol.engine.walk
         assert fol_walk.seed == walk.seed and fol_walk.held_cue == 2
@@ -455,12 +459,7 @@ def test_a_follower_without_an_address_finds_the_leader_with_zeroconf(caplog):
                                   trace=relay.Trace(None, "follower"), zeroconf_interfaces=lo)
         fol = _Node(follower, follower.clock, dim=16)
         follower.start()
-
-        def joined():
-            lead.frame()
-            fol.frame()
-            return follower.in_step
-        assert wait_for(joined, timeout=60)
+        assert _frames_until(lambda: follower.in_step, lead, fol, timeout=60)
         assert follower.leader == ("127.0.0.1", port.port)
         assert follower.session == leader.session
     finally:
@@ -607,18 +606,17 @@ def test_typed_text_reaches_every_node_at_one_show_time_and_a_joiner_gets_the_sc
         lead.engine.bus.trigger("text.reset")
         text.out("Hel")
         text.out("lo")
-        assert wait_for(lambda: (lead.frame(), text.got == ["to be", "Hel", "lo"])[1], 10)
+        assert _frames_until(lambda: text.got == ["to be", "Hel", "lo"], lead, timeout=10)
         follower = relay.Follower(("127.0.0.1", port.port), port=0, host="127.0.0.1",
                                   trace=relay.Trace(None, "follower"))
         fol_text = _TextRecorder()
         fol = _Node(follower, follower.clock, text=fol_text)
         assert fol_text.follow
         follower.start()
-        assert wait_for(lambda: (lead.frame(), fol.frame(), follower.in_step)[2], 30)
-        assert wait_for(lambda: (fol.frame(), fol_text.got[:2] == [None, "Hello"])[1], 10)
+        assert _frames_until(lambda: follower.in_step, lead, fol)
+        assert _frames_until(lambda: fol_text.got[:2] == [None, "Hello"], fol, timeout=10)
         text.out(", world")
-        assert wait_for(lambda: (lead.frame(), fol.frame(),
-                                 fol_text.got[-1] == ", world")[2], 10)
+        assert _frames_until(lambda: fol_text.got[-1] == ", world", lead, fol, timeout=10)
         assert text.got[-1] == ", world"
     finally:
         if follower is not None:

@@ -53,12 +53,9 @@ def start(host, name: str, args: list[str], tmp: Path):
 
 
 def send(host, messages) -> None:
-    code = ("from pythonosc.udp_client import SimpleUDPClient\n"
-            "import time\n"
-            "c = SimpleUDPClient('127.0.0.1', 8000)\n"
-            f"for address, value in {messages!r}:\n"
-            "    c.send_message(address, value); time.sleep(0.02)\n")
-    done = host.run([sys.executable, "-c", code], cwd=str(REPO), timeout=60)
+    from live.cluster.clusterbench import send_messages
+
+    done = send_messages(host, messages)
     assert done.returncode == 0, done.stderr
 
 

@@ -260,16 +260,24 @@ def test_text_is_laid_out_on_the_canvas_and_each_tile_shows_its_part(ctx):
     bare.close()
 
 
-def test_the_display_takes_its_tile_from_the_output_config():
-    from live.config import DisplayConfig, OutputConfig
+def _tile_display(output):
+    """A headless 48x48 Display with ``output`` (an ``OutputConfig``), or a skip without
+    OpenGL."""
+    from live.config import DisplayConfig
     from live.render.display import Display
 
-    output = OutputConfig(canvas=(96, 48), tile=(48, 0, 48, 48), blend=(8, 0, 0, 0))
     try:
-        display = Display(DisplayConfig(size=(48, 48)), headless=True, render_scale=1.0,
-                          output=output)
+        return Display(DisplayConfig(size=(48, 48)), headless=True, render_scale=1.0,
+                       output=output)
     except Exception as exc:  # noqa: BLE001 (no OpenGL here: nothing to check)
         pytest.skip(f"no headless display: {exc}")
+
+
+def test_the_display_takes_its_tile_from_the_output_config():
+    from live.config import OutputConfig
+
+    display = _tile_display(OutputConfig(canvas=(96, 48), tile=(48, 0, 48, 48),
+                                         blend=(8, 0, 0, 0)))
     try:
         assert display.compositor.tile.rect == (48, 0, 48, 48)
         assert display.sprites.tile.canvas == (96, 48)
@@ -289,8 +297,7 @@ def test_the_guard_band_is_the_output_guard_key(tmp_path):
     """``[output] guard``: the band a tile renders around itself (0..512 canvas pixels), as
     the Display builds its tile."""
     from live import config
-    from live.config import DisplayConfig, OutputConfig
-    from live.render.display import Display
+    from live.config import OutputConfig
 
     assert OutputConfig().guard == 64
     path = tmp_path / "config.toml"
@@ -304,12 +311,7 @@ def test_the_guard_band_is_the_output_guard_key(tmp_path):
     for bad in ("output.guard=513", "output.guard=-1"):
         with pytest.raises(config.ConfigError):
             config.load(path, [bad])
-    output = OutputConfig(canvas=(96, 48), tile=(48, 0, 48, 48), guard=16)
-    try:
-        display = Display(DisplayConfig(size=(48, 48)), headless=True, render_scale=1.0,
-                          output=output)
-    except Exception as exc:  # noqa: BLE001 (no OpenGL here: nothing to check)
-        pytest.skip(f"no headless display: {exc}")
+    display = _tile_display(OutputConfig(canvas=(96, 48), tile=(48, 0, 48, 48), guard=16))
     try:
         assert display.compositor.tile.margin == 16
         assert display.compositor.render_size == (48 + 16, 48)  # 16 px of the left half

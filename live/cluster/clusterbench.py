@@ -71,16 +71,23 @@ def wait_for(check, timeout: float, interval: float = 0.2):
     return check()
 
 
-def send_controls(host, values: list[float], address: str = "/live/fx/hue",
-                  gap_s: float = 0.05, port: int = 8000) -> subprocess.CompletedProcess:
-    """Send ``address value`` for each value to the leader's OSC port, from inside ``host``."""
+def send_messages(host, messages: list[tuple[str, object]], gap_s: float = 0.02,
+                  port: int = 8000) -> subprocess.CompletedProcess:
+    """Send each ``(address, value)`` to the leader's OSC port, from inside ``host``, ``gap_s``
+    apart."""
     code = ("import sys, time\n"
             "from pythonosc.udp_client import SimpleUDPClient\n"
             f"c = SimpleUDPClient('127.0.0.1', {port})\n"
-            f"for v in {values!r}:\n"
-            f"    c.send_message({address!r}, float(v)); time.sleep({gap_s})\n")
-    return host.run([sys.executable, "-c", code], timeout=60 + len(values) * gap_s * 2,
+            f"for address, value in {messages!r}:\n"
+            f"    c.send_message(address, value); time.sleep({gap_s})\n")
+    return host.run([sys.executable, "-c", code], timeout=60 + len(messages) * gap_s * 2,
                     cwd=str(ROOT))
+
+
+def send_controls(host, values: list[float], address: str = "/live/fx/hue",
+                  gap_s: float = 0.05, port: int = 8000) -> subprocess.CompletedProcess:
+    """Send ``address value`` for each value to the leader's OSC port, from inside ``host``."""
+    return send_messages(host, [(address, float(v)) for v in values], gap_s, port)
 
 
 def applied(trace: list[dict], name: str) -> dict[float, dict]:

@@ -62,6 +62,7 @@ live.cluster.clusterbench`` reads them.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -414,7 +415,8 @@ def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0,
         log.warning("cluster: the leader's walk does not fit this one (%s): not taken", why)
         return False
     shared = _shared_mask(controls.registry)
-    applied = controls.target.copy()  # changes since the stamp that this node already applied
+    # the changes stamped after the state that this node already applied
+    applied = controls.target.copy() if keep is not None else None
     target, smoothed, total = mine
     np.copyto(controls.target, target, where=shared)
     np.copyto(controls.smoothed, smoothed, where=shared)
@@ -429,9 +431,18 @@ def set_walk_state(walk, controls, blob: bytes, dt: float = 0.0,
     return True
 
 
+def _shared(param) -> bool:
+    """A value every node of a show has (not a trigger, not a local ``show.*`` value)."""
+    return param.kind != "trigger" and not param.name.startswith(LOCAL_VALUES)
+
+
+@functools.lru_cache(maxsize=8)
 def _shared_mask(registry) -> np.ndarray:
-    return np.array([p.kind != "trigger" and not p.name.startswith(LOCAL_VALUES)
-                     for p in registry.params])
+    """``_shared`` for each of ``registry``'s controls (computed once per registry; read
+    only)."""
+    mask = np.array([_shared(p) for p in registry.params])
+    mask.setflags(write=False)
+    return mask
 
 
 # --------------------------------------------------------------------------- leader
@@ -504,8 +515,7 @@ class Leader:
         time since the save."""
         registry = engine.registry
         for name, value in saved.values.items():
-            if name in registry and registry[name].kind != "trigger" and \
-                    not name.startswith(LOCAL_VALUES):
+            if name in registry and _shared(registry[name]):
                 self._raw_set(name, value)
         for slot, cue in saved.cues.items():
             if 0 <= slot < len(engine.walk.cues) and not engine.walk.set_cue(slot, cue):
@@ -537,10 +547,9 @@ class Leader:
 
     def _save(self, walk, controls, t: float) -> None:
         """The show at ``t`` (on the render thread, copies only) to the saver's thread."""
-        names = [p.name for p in controls.registry.params
-                 if p.kind != "trigger" and not p.name.startswith(LOCAL_VALUES)]
-        index = controls.registry.index
-        values = {name: float(controls.target[index[name]]) for name in names}
+        params = controls.registry.params
+        values = {params[i].name: float(controls.target[i])
+                  for i in np.flatnonzero(_shared_mask(controls.registry))}
         cues = {slot: cue.copy() for slot, cue in enumerate(walk.cues) if cue is not None}
         with self._lock:
             text = "".join(self._text_tail)
@@ -680,9 +689,8 @@ class Leader:
                                                int(walk.seed), self.last_prime]),
                     message(PREFIX + "text", [at, tail])]
         for param, value in zip(engine.registry.params, values, strict=True):
-            if param.kind == "trigger" or param.name.startswith(LOCAL_VALUES):
-                continue
-            messages.append(message(PREFIX + "set", [at, param.name, float(value)]))
+            if _shared(param):
+                messages.append(message(PREFIX + "set", [at, param.name, float(value)]))
         for slot, cue in enumerate(list(walk.cues)):
             if cue is not None:
                 messages.append(message(PREFIX + "cue", [at, slot,
@@ -1014,13 +1022,12 @@ class Follower:
         if text is None:
             return
         layer = text.layer
-        if kind == "text":
-            def start_from(*_):
+
+        def put(*_):
+            if kind == "text":
                 layer.clear()
-                layer.push(chars)
-            self.timeline.at_call(at, start_from)
-        else:
-            self.timeline.at_call(at, lambda *_: layer.push(chars))
+            layer.push(chars)
+        self.timeline.at_call(at, put)
 
     def _state(self, at: float, session: int, scene: str, seed: int, prime: str) -> None:
         """The head of a full state: the scene (when another), the walk's seed, the prime."""
