@@ -72,6 +72,7 @@ class Engine(Switching):
         self.registry = registry or show_registry(cfg.path("scenes"), use_library(cfg))
         self.bus = bus or Bus(self.registry)
         self.key_bus = self.bus
+        """Where the keyboard writes (a cluster follower forwards it to its leader)."""
         self.scene_values_from_leader = False
         """A cluster follower: a scene brought in leaves its values to the leader's stamps."""
         self._snapshot_name: str | None = None
@@ -80,7 +81,6 @@ class Engine(Switching):
         """Ableton Link (live/control/link.py) when on: ``beat_at(mono_s, show_s)`` gives the
         session's beat phase at the frame's clock reading (taken at local ``time.monotonic``
         ``mono_s``; None: keep the last), written to ``tempo.phase`` once a frame."""
-        """Where the keyboard writes (a cluster follower forwards it to its leader)."""
         self.controls = Controls(self.registry)
         self.fixed_dt = fixed_dt
         self.show_clock = clock or (SteppedClock(fixed_dt) if fixed_dt is not None

@@ -413,19 +413,14 @@ class Compositor:
         if self.screen:
             self.ctx.viewport = (0, 0, *self.output_size)
         p.draw(framebuffer)
-        self._quads(framebuffer, self._on_canvas(overlays) if self.tile else overlays)
+        # overlays laid out on the canvas (the text layer) are moved by this tile's origin
+        self._quads(framebuffer, overlays,
+                    self.tile.origin(self.output_size) if self.tile else (0, 0))
         if self.tile is not None and any(self.tile.blend):
             self._edge_blend(framebuffer)
         if before_hud is not None:
             before_hud()
         self._quads(framebuffer, hud)
-
-    def _on_canvas(self, overlays):
-        """Overlays laid out on the canvas (the text layer, in output pixels of it) moved to
-        this tile: their rects shifted by the tile's origin."""
-        ox, oy = self.tile.origin(self.output_size)
-        return [(sprite, (rect[0] - ox, rect[1] - oy, rect[2], rect[3]))
-                for sprite, rect in overlays]
 
     def _edge_blend(self, framebuffer) -> None:
         """Multiply each blended edge's strip by its ramp (edgeblend.frag), scissored to it;
@@ -459,7 +454,8 @@ class Compositor:
             self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
             self.ctx.disable(moderngl.BLEND)
 
-    def _quads(self, framebuffer, quads) -> None:
+    def _quads(self, framebuffer, quads, origin=(0, 0)) -> None:
+        """Draw ``(sprite, rect)`` quads, rects in output pixels less ``origin``."""
         if not quads:
             return
         import moderngl
@@ -469,7 +465,8 @@ class Compositor:
         p.set("flip_y", self.screen)
         self.ctx.enable(moderngl.BLEND)
         for sprite, rect in quads:
-            p.set("rect", (float(rect[0]), float(rect[1]), float(rect[2]), float(rect[3])))
+            p.set("rect", (float(rect[0] - origin[0]), float(rect[1] - origin[1]),
+                           float(rect[2]), float(rect[3])))
             p.set("opacity", sprite.alpha / 255.0)
             color = sprite.color
             p.set("tint", (color[0] / 255.0, color[1] / 255.0, color[2] / 255.0))
